@@ -1,0 +1,113 @@
+// The compiled runtime model: what the YAML config becomes after validation.
+// Produced once by config/compile.ts, frozen, and read by every pure decision
+// (classify, policy, routing). Holds plain data only, so tests can build it by hand.
+
+export type ConnectorType = 'OnPremises' | 'Partner';
+export type TlsSettings = 'EncryptionOnly' | 'CertificateValidation' | 'DomainValidation' | null;
+export type AcceptedDomainType = 'Authoritative' | 'InternalRelay';
+export type RouteClass = 'exact' | 'allAcceptedDomains' | 'wildcard';
+
+/** A compiled domain pattern: "*" (any), "contoso.com" (exact) or "*.contoso.com" (subdomains). */
+export interface DomainPattern {
+  readonly raw: string;
+  readonly kind: 'any' | 'exact' | 'wildcard';
+  /** Lower-case ASCII (punycode) domain without trailing dot; for wildcard, the parent ("contoso.com"). */
+  readonly domain: string;
+}
+
+/** A compiled IP rule: a single address, CIDR or first-last range, as an inclusive integer interval. */
+export interface IpRule {
+  readonly raw: string;
+  readonly family: 4 | 6;
+  readonly first: bigint;
+  readonly last: bigint;
+}
+
+export interface SmartHost {
+  readonly host: string;
+  /** null = use the default port (25, or delivery.mxPort for MX-routed delivery). */
+  readonly port: number | null;
+}
+
+export interface AcceptedDomain {
+  readonly domain: string;
+  readonly type: AcceptedDomainType;
+}
+
+export interface InboundConnector {
+  readonly name: string;
+  readonly enabled: boolean;
+  readonly connectorType: ConnectorType;
+  readonly senderDomains: readonly DomainPattern[];
+  readonly senderIPAddresses: readonly IpRule[];
+  readonly tlsSenderCertificateName: DomainPattern | null;
+  readonly requireTls: boolean;
+  readonly restrictDomainsToIPAddresses: boolean;
+  readonly restrictDomainsToCertificate: boolean;
+  /** Lower-case ASCII domains; empty = applies to every accepted domain. */
+  readonly associatedAcceptedDomains: readonly string[];
+  readonly cloudServicesMailEnabled: boolean;
+  readonly comment: string;
+}
+
+export interface OutboundConnector {
+  readonly name: string;
+  readonly enabled: boolean;
+  readonly connectorType: ConnectorType;
+  readonly allAcceptedDomains: boolean;
+  readonly recipientDomains: readonly DomainPattern[];
+  readonly smartHosts: readonly SmartHost[];
+  readonly useMxRecord: boolean;
+  readonly tlsSettings: TlsSettings;
+  readonly tlsDomain: string | null;
+  readonly tlsCa: readonly string[];
+  readonly tlsCert: string | null;
+  readonly tlsKey: string | null;
+  readonly isTransportRuleScoped: boolean;
+  readonly cloudServicesMailEnabled: boolean;
+  readonly maxMessagesPerConnection: number;
+  readonly maxConnections: number;
+  readonly comment: string;
+}
+
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface ServerLimits {
+  readonly maxMessageSize: number; // bytes
+  readonly maxRecipients: number;
+  readonly maxConnections: number;
+  readonly maxConnectionsPerIp: number;
+  readonly maxMessagesPerConnection: number;
+  readonly idleTimeoutMs: number;
+}
+
+export interface Model {
+  /** Absolute path of the file this model was loaded from (for messages). */
+  readonly source: string;
+  readonly server: {
+    readonly hostname: string;
+    readonly listen: readonly ListenAddress[];
+    readonly tls: {
+      readonly cert: string;
+      readonly key: string;
+      readonly clientCa: readonly string[];
+      /** true only for the embedded development config: create certificates if missing. */
+      readonly generateDevCertificates: boolean;
+    };
+    readonly limits: ServerLimits;
+  };
+  readonly spool: { readonly dir: string };
+  readonly dns: { readonly servers: readonly string[] };
+  readonly delivery: {
+    readonly mxPort: number;
+    readonly softBounce: boolean;
+    readonly retry: { readonly initialMs: number; readonly maxMs: number; readonly lifetimeMs: number };
+  };
+  readonly routing: { readonly precedence: readonly RouteClass[] };
+  readonly acceptedDomains: readonly AcceptedDomain[];
+  readonly inboundConnectors: readonly InboundConnector[];
+  readonly outboundConnectors: readonly OutboundConnector[];
+}

@@ -1,0 +1,28 @@
+// `sluice check --config FILE [--json]`: loads a config the way the daemon does (without touching
+// certificates or the spool) and reports either a one-line summary (exit 0) or every problem (exit 1).
+import { ConfigError, formatIssues, loadConfigFile } from '../config/load.js';
+
+export async function runCheck(args: { config: string; json?: boolean }): Promise<number> {
+  try {
+    const model = await loadConfigFile(args.config);
+    const counts = {
+      inboundConnectors: model.inboundConnectors.length,
+      outboundConnectors: model.outboundConnectors.length,
+      acceptedDomains: model.acceptedDomains.length,
+    };
+    if (args.json) {
+      process.stdout.write(JSON.stringify({ ok: true, file: args.config, source: model.source, ...counts }) + '\n');
+    } else {
+      process.stdout.write(
+        `OK: ${args.config}: ${counts.inboundConnectors} inbound, ${counts.outboundConnectors} outbound connectors, ` +
+          `${counts.acceptedDomains} accepted domains\n`,
+      );
+    }
+    return 0;
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    if (args.json) process.stdout.write(JSON.stringify({ ok: false, file: args.config, issues: err.issues }) + '\n');
+    else process.stderr.write(formatIssues(err.issues) + '\n');
+    return 1;
+  }
+}

@@ -1,0 +1,81 @@
+#!/usr/bin/env node
+// The `sluice` command: parses arguments and dispatches to one file per command.
+import { parseArgs } from 'node:util';
+import { runStart } from './start.js';
+import { runCheck } from './check.js';
+import { runRoute } from './route.js';
+
+const HELP = `Usage: sluice <command> [options]
+
+Commands:
+  start  --config FILE            run the gateway in the foreground (JSON logs on stdout;
+                                  SIGTERM/SIGINT stop gracefully, SIGHUP reloads the config)
+  check  --config FILE [--json]   validate a config; exit 0, or 1 listing every error
+  route  --config FILE --from ADDR --to ADDR [--to ADDR ...] --ip IP
+         [--cert-name NAME] [--tls] [--json]
+                                  explain the inbound connector, relay verdict and outbound
+                                  connector for a message, without sending anything
+                                  (exit 0 all recipients accepted, 2 some refused, 1 error)
+
+Options:
+  -c, --config FILE   configuration file (default: config/sluice.yaml)
+  -h, --help          this help
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '-h' || command === '--help' || command === 'help') {
+    process.stdout.write(HELP);
+    return command ? 0 : 1;
+  }
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: rest,
+      options: {
+        config: { type: 'string', short: 'c', default: 'config/sluice.yaml' },
+        json: { type: 'boolean', default: false },
+        from: { type: 'string' },
+        to: { type: 'string', multiple: true },
+        ip: { type: 'string' },
+        'cert-name': { type: 'string' },
+        tls: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    process.stderr.write(`sluice: ${(err as Error).message}\n\n${HELP}`);
+    return 1;
+  }
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const config = values.config!;
+  switch (command) {
+    case 'start':
+      return runStart({ config });
+    case 'check':
+      return runCheck({ config, json: values.json });
+    case 'route':
+      if (values.from === undefined || !values.to?.length || !values.ip) {
+        process.stderr.write('sluice route: --from, --to and --ip are required\n');
+        return 1;
+      }
+      return runRoute({ config, from: values.from, to: values.to, ip: values.ip, certName: values['cert-name'], tls: values.tls, json: values.json });
+    default:
+      process.stderr.write(`sluice: unknown command "${command}"\n\n${HELP}`);
+      return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: Error) => {
+    process.stderr.write(`sluice: ${err.stack ?? err.message}\n`);
+    process.exitCode = 1;
+  },
+);

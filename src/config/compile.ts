@@ -1,0 +1,157 @@
+// Turns a schema-validated Config into the frozen runtime Model (domain/model.ts), checking the
+// rules that span several keys. Returns every problem with its key path; load.ts adds file and line.
+// Relative file paths (certificates, CA lists, spool dir) are resolved against process.cwd().
+import { resolve } from 'node:path';
+import type { DomainPattern, InboundConnector, Model, OutboundConnector } from '../domain/model.js';
+import type { Config, InboundConfig, OutboundConfig } from './schema.js';
+
+export type KeyPath = readonly (string | number)[];
+export interface PathIssue {
+  readonly path: KeyPath;
+  readonly message: string;
+}
+export type CompileResult = { ok: true; model: Model } | { ok: false; issues: PathIssue[] };
+
+type Report = (path: KeyPath, message: string) => void;
+
+/** Names are compared case-insensitively, as EOP does; each list is its own namespace. */
+function checkUniqueNames(list: readonly { name: string }[], key: string, report: Report): void {
+  const seen = new Map<string, number>();
+  list.forEach((c, i) => {
+    const prior = seen.get(c.name.toLowerCase());
+    if (prior === undefined) seen.set(c.name.toLowerCase(), i);
+    else report([key, i, 'name'], `connector name "${c.name}" is already used by ${key}[${prior}]`);
+  });
+}
+
+function checkAcceptedDomains(config: Config, report: Report): Set<string> {
+  const seen = new Map<string, number>();
+  config.acceptedDomains.forEach((d, i) => {
+    const prior = seen.get(d.domain);
+    if (prior === undefined) seen.set(d.domain, i);
+    else report(['acceptedDomains', i, 'domain'], `"${d.domain}" is already listed at acceptedDomains[${prior}]`);
+  });
+  return new Set(seen.keys());
+}
+
+function checkInbound(c: InboundConfig, at: KeyPath, config: Config, accepted: Set<string>, report: Report): void {
+  const byIp = c.senderIPAddresses.length > 0;
+  const byCert = c.tlsSenderCertificateName !== null;
+  if (!byIp && !byCert) {
+    // A Partner connector may be identified by its sender domains alone (EOP's forced-TLS-from-partner
+    // setup); an OnPremises connector grants relaying, so it must name the sending server.
+    const namesDomain = c.senderDomains.some((p) => p.kind !== 'any');
+    if (c.connectorType === 'OnPremises') {
+      report(at, 'an OnPremises connector needs senderIPAddresses or tlsSenderCertificateName to identify the on-premises server');
+    } else if (!namesDomain) {
+      report(at, 'a Partner connector needs senderIPAddresses, tlsSenderCertificateName or senderDomains naming a domain');
+    }
+  }
+  if (c.restrictDomainsToCertificate && !byCert) {
+    report([...at, 'restrictDomainsToCertificate'], 'restrictDomainsToCertificate needs tlsSenderCertificateName');
+  }
+  if (c.restrictDomainsToIPAddresses && !byIp) {
+    report([...at, 'restrictDomainsToIPAddresses'], 'restrictDomainsToIPAddresses needs senderIPAddresses');
+  }
+  if (byCert && config.server.tls.clientCa.length === 0) {
+    report(
+      [...at, 'tlsSenderCertificateName'],
+      'certificate matching needs server.tls.clientCa: without a trust anchor no client certificate can be verified',
+    );
+  }
+  c.associatedAcceptedDomains.forEach((d, k) => {
+    if (!accepted.has(d)) report([...at, 'associatedAcceptedDomains', k], `"${d}" is not an accepted domain`);
+  });
+}
+
+function checkOutbound(c: OutboundConfig, at: KeyPath, report: Report): void {
+  if (c.smartHosts.length === 0 && !c.useMxRecord) {
+    report(at, 'an outbound connector needs smartHosts or useMxRecord: true');
+  } else if (c.smartHosts.length > 0 && c.useMxRecord) {
+    report([...at, 'useMxRecord'], 'useMxRecord: true and smartHosts are mutually exclusive; choose one');
+  }
+  if (!c.allAcceptedDomains && c.recipientDomains.length === 0 && !c.isTransportRuleScoped) {
+    report(at, 'an outbound connector needs allAcceptedDomains: true, recipientDomains or isTransportRuleScoped: true');
+  }
+  if (c.tlsDomain !== null && c.tlsSettings !== 'DomainValidation') {
+    report([...at, 'tlsDomain'], 'tlsDomain is only used with tlsSettings: DomainValidation');
+  }
+  if (c.tlsCert !== null && c.tlsKey === null) report([...at, 'tlsCert'], 'tlsCert needs tlsKey');
+  if (c.tlsKey !== null && c.tlsCert === null) report([...at, 'tlsKey'], 'tlsKey needs tlsCert');
+}
+
+function checkDelivery(config: Config, report: Report): void {
+  const { initial, max } = config.delivery.retry;
+  if (initial > max) report(['delivery', 'retry', 'initial'], 'the initial retry interval is longer than retry.max');
+}
+
+/** Relative paths are relative to the working directory (like `--config`), not to the config file. */
+const abs = (p: string): string => resolve(process.cwd(), p);
+const patternName = (p: DomainPattern): string => (p.kind === 'wildcard' ? `*.${p.domain}` : p.domain);
+
+function buildInbound(c: InboundConfig): InboundConnector {
+  return { ...c };
+}
+
+function buildOutbound(c: OutboundConfig): OutboundConnector {
+  return {
+    ...c,
+    tlsDomain: c.tlsDomain === null ? null : patternName(c.tlsDomain),
+    tlsCa: c.tlsCa.map(abs),
+    tlsCert: c.tlsCert === null ? null : abs(c.tlsCert),
+    tlsKey: c.tlsKey === null ? null : abs(c.tlsKey),
+  };
+}
+
+function build(config: Config, source: string): Model {
+  const { server, delivery } = config;
+  const { idleTimeout, ...limits } = server.limits;
+  return {
+    source,
+    server: {
+      hostname: server.hostname,
+      listen: server.listen,
+      tls: {
+        cert: abs(server.tls.cert),
+        key: abs(server.tls.key),
+        clientCa: server.tls.clientCa.map(abs),
+        generateDevCertificates: server.tls.generateDevCertificates,
+      },
+      limits: { ...limits, idleTimeoutMs: idleTimeout },
+    },
+    spool: { dir: abs(config.spool.dir) },
+    dns: config.dns,
+    delivery: {
+      mxPort: delivery.mxPort,
+      softBounce: delivery.softBounce,
+      retry: { initialMs: delivery.retry.initial, maxMs: delivery.retry.max, lifetimeMs: delivery.retry.lifetime },
+    },
+    routing: config.routing,
+    acceptedDomains: config.acceptedDomains,
+    inboundConnectors: config.inboundConnectors.map(buildInbound),
+    outboundConnectors: config.outboundConnectors.map(buildOutbound),
+  };
+}
+
+export function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+/** Checks the cross-field rules and builds the frozen Model; `source` is the config's absolute path. */
+export function compileConfig(config: Config, source: string): CompileResult {
+  const issues: PathIssue[] = [];
+  const report: Report = (path, message) => void issues.push({ path, message });
+  const accepted = checkAcceptedDomains(config, report);
+  checkUniqueNames(config.inboundConnectors, 'inboundConnectors', report);
+  checkUniqueNames(config.outboundConnectors, 'outboundConnectors', report);
+  config.inboundConnectors.forEach((c, i) => checkInbound(c, ['inboundConnectors', i], config, accepted, report));
+  config.outboundConnectors.forEach((c, i) => checkOutbound(c, ['outboundConnectors', i], report));
+  checkDelivery(config, report);
+  if (issues.length > 0) return { ok: false, issues };
+  // structuredClone: the Model must share nothing with the parse result the caller may still hold.
+  return { ok: true, model: deepFreeze(structuredClone(build(config, source))) };
+}

@@ -1,0 +1,131 @@
+// Loads a YAML config into the frozen Model: YAML → zod schema → cross-field compile. Collects
+// every problem it can find and throws one ConfigError (code E_CONFIG) listing them all, each
+// with the file, the key path and the 1-based line and column.
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { LineCounter, parseDocument, type Document } from 'yaml';
+import { ZodArray, ZodDefault, ZodEffects, ZodNullable, ZodObject, ZodOptional, type ZodIssue, type ZodTypeAny } from 'zod';
+import { SluiceError } from '../domain/errors.js';
+import type { Model } from '../domain/model.js';
+import { compileConfig, type KeyPath, type PathIssue } from './compile.js';
+import { formatPath, locatePath, pathAtOffset } from './locate.js';
+import { configSchema } from './schema.js';
+
+export interface ConfigIssue {
+  file: string;
+  path: string;
+  line: number;
+  column: number;
+  message: string;
+}
+
+/** One line per issue: "config/x.yaml:12:7: inboundConnectors[0].senderIPAddresses[1]: ..." */
+export function formatIssues(issues: readonly ConfigIssue[]): string {
+  return issues
+    .map((i) => {
+      const where = i.line > 0 ? `${i.file}:${i.line}:${i.column}` : i.file;
+      return `${where}: ${i.path ? `${i.path}: ` : ''}${i.message}`;
+    })
+    .join('\n');
+}
+
+export class ConfigError extends SluiceError {
+  declare readonly code: 'E_CONFIG';
+  constructor(readonly issues: ConfigIssue[]) {
+    super('E_CONFIG', `invalid configuration:\n${formatIssues(issues)}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** The object schema reached by following `path` through defaults, nullables, effects and arrays. */
+function schemaAt(schema: ZodTypeAny, path: KeyPath): ZodTypeAny | undefined {
+  let s: ZodTypeAny | undefined = schema;
+  for (let i = 0; s && i <= path.length; ) {
+    if (s instanceof ZodDefault) s = s._def.innerType as ZodTypeAny;
+    else if (s instanceof ZodNullable || s instanceof ZodOptional) s = s.unwrap() as ZodTypeAny;
+    else if (s instanceof ZodEffects) s = s.innerType() as ZodTypeAny;
+    else if (i === path.length) return s;
+    else if (s instanceof ZodArray && typeof path[i] === 'number') (s = s.element as ZodTypeAny), i++;
+    else if (s instanceof ZodObject) (s = (s.shape as Record<string, ZodTypeAny>)[String(path[i])]), i++;
+    else return undefined;
+  }
+  return s;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[b.length] ?? 0;
+}
+
+/** A typo deserves a hint: the closest known key within two edits (case differences are free). */
+function unknownKeyMessage(key: string, parent: KeyPath): string {
+  const s = schemaAt(configSchema, parent);
+  const known = s instanceof ZodObject ? Object.keys(s.shape as object) : [];
+  const scored = known.map((k) => ({ k, d: editDistance(key.toLowerCase(), k.toLowerCase()) }));
+  const best = scored.sort((x, y) => x.d - y.d)[0];
+  const hint = best && best.d <= 2 ? ` (did you mean "${best.k}"?)` : '';
+  return `unknown key "${key}"${hint}`;
+}
+
+function fromZod(issue: ZodIssue): PathIssue[] {
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => ({ path: [...issue.path, key], message: unknownKeyMessage(key, issue.path) }));
+  }
+  const message = issue.message === 'Required' ? 'required key is missing' : issue.message;
+  return [{ path: issue.path, message }];
+}
+
+function located(doc: Document, lines: LineCounter, file: string, issues: readonly PathIssue[]): ConfigIssue[] {
+  return issues
+    .map((i) => ({ file, path: formatPath(i.path), ...locatePath(doc, lines, i.path), message: i.message }))
+    .sort((a, b) => a.line - b.line || a.column - b.column);
+}
+
+/** Parses and compiles config text; `file` names it in messages and becomes Model.source (absolute). */
+export function loadConfigText(text: string, file: string): Model {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => {
+        const { line, col } = lines.linePos(e.pos[0]);
+        const path = pathAtOffset(doc, e.pos[0]);
+        const message = e.code === 'DUPLICATE_KEY' ? 'duplicate key (each key may appear once per mapping)' : e.message;
+        return { file, path: formatPath(path), line, column: col, message };
+      }),
+    );
+  }
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    throw new ConfigError([{ file, path: '', line: 1, column: 1, message: (err as Error).message }]);
+  }
+  if (raw === null || raw === undefined) {
+    throw new ConfigError([{ file, path: '', line: 1, column: 1, message: 'the file is empty; expected a mapping with at least "server"' }]);
+  }
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(located(doc, lines, file, parsed.error.issues.flatMap(fromZod)));
+  const compiled = compileConfig(parsed.data, resolve(file));
+  if (!compiled.ok) throw new ConfigError(located(doc, lines, file, compiled.issues));
+  return compiled.model;
+}
+
+/** Reads and loads a config file; an unreadable file is a ConfigError with line 0. */
+export async function loadConfigFile(file: string): Promise<Model> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
+    throw new ConfigError([{ file, path: '', line: 0, column: 0, message: `cannot read the config file: ${reason}` }]);
+  }
+  return loadConfigText(text, file);
+}

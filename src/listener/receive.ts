@@ -1,0 +1,142 @@
+// DATA: streams the message into the spool with the Received header in front, refuses bare
+// CR/LF (554 5.6.11) and oversized messages (552 5.3.4), and resolves with the committed record
+// only once it is on disk. Storage failures answer 4xx (452 4.3.1 when the disk is full).
+import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
+import type { Model } from '../domain/model.js';
+import type { Spool, BodyWriter } from '../queue/spool.js';
+import type { SpoolRecord, RcptState } from '../queue/record.js';
+import type { Logger } from '../observe/log.js';
+import type { SessionState } from './server.js';
+import { BareNewlineDetector } from './bare-newline.js';
+import { receivedHeader } from './received-header.js';
+import { replyError } from './replies.js';
+
+export interface ReceiveDeps {
+  model: Model;
+  spool: Spool;
+  log: Logger;
+}
+
+function storageError(err: unknown) {
+  const code = (err as { cause?: NodeJS.ErrnoException }).cause?.code ?? (err as NodeJS.ErrnoException).code;
+  return code === 'ENOSPC' || code === 'EDQUOT'
+    ? replyError(452, '4.3.1', 'Insufficient system storage, try again later')
+    : replyError(451, '4.3.0', 'Local error in processing, try again later');
+}
+
+/** Reads the stream to its end whatever happens: smtp-server waits for it before the next command. */
+async function drain(stream: SMTPServerDataStream): Promise<void> {
+  for await (const _ of stream) void _;
+}
+
+export async function receiveMessage(
+  deps: ReceiveDeps,
+  stream: SMTPServerDataStream,
+  session: SMTPServerSession,
+  st: SessionState,
+): Promise<SpoolRecord> {
+  const { spool, log, model } = deps;
+  const id = spool.newId();
+  const rcpts = session.envelope.rcptTo.map((r) => r.address);
+  const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+  let body: BodyWriter;
+  try {
+    body = await spool.openBody(id);
+  } catch (err) {
+    await drain(stream);
+    log.error({ stage: 'spool', sessionId: session.id, queueId: id, err: (err as Error).message }, 'spool open failed');
+    throw storageError(err);
+  }
+  const guard = new BareNewlineDetector();
+  let writeError: unknown = null;
+  const header = receivedHeader({
+    helo: session.hostNameAppearsAs || session.clientHostname || '',
+    ip: session.remoteAddress,
+    hostname: model.server.hostname,
+    tls: session.secure,
+    cipher: session.tlsOptions ? session.tlsOptions.name : null,
+    queueId: id,
+    connector: st.cls.connector?.name ?? null,
+    matchedBy: st.cls.matchedBy,
+    singleRcpt: rcpts.length === 1 ? (rcpts[0] ?? null) : null,
+    date: new Date(),
+  });
+  try {
+    await body.write(Buffer.from(header, 'latin1'));
+  } catch (err) {
+    writeError = err;
+  }
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    guard.scan(chunk);
+    if (writeError || guard.found || stream.sizeExceeded) continue; // keep reading, stop writing
+    try {
+      await body.write(chunk);
+    } catch (err) {
+      writeError = err;
+    }
+  }
+  const refuse = async (err: Error, reason: string) => {
+    await body.abort();
+    log.info({ stage: 'receive', sessionId: session.id, queueId: id, mailFrom, rcpts, reason }, 'message refused');
+    return err;
+  };
+  if (stream.sizeExceeded) {
+    throw await refuse(replyError(552, '5.3.4', 'Message size exceeds fixed maximum message size'), 'too big');
+  }
+  if (guard.end()) {
+    throw await refuse(replyError(554, '5.6.11', 'Bare CR or LF characters are not allowed; use CRLF line endings'), 'bare newline');
+  }
+  if (writeError) {
+    throw await refuse(storageError(writeError), `storage: ${(writeError as Error).message}`);
+  }
+  const now = Date.now();
+  const record: SpoolRecord = {
+    v: 1,
+    id,
+    receivedAt: now,
+    sessionId: session.id,
+    client: {
+      ip: session.remoteAddress,
+      helo: session.hostNameAppearsAs || '',
+      tls: session.secure,
+      inbound: st.cls.connector?.name ?? null,
+      matchedBy: st.cls.matchedBy,
+    },
+    mailFrom,
+    size: body.bytes,
+    status: 'active',
+    attempts: 0,
+    nextAttemptAt: now,
+    ...(session.envelope.dsn ? { dsn: { ret: session.envelope.dsn.ret, envid: session.envelope.dsn.envid } } : {}),
+    rcpts: rcpts.map((address): RcptState => {
+      const d = st.decisions.get(address);
+      const route = d?.route;
+      return {
+        address,
+        route: {
+          kind: route?.kind ?? 'unknown',
+          connector: route && route.kind === 'connector' ? route.connector.name : null,
+          rule: route?.rule ?? '',
+        },
+        status: 'pending',
+        attempts: 0,
+        lastError: null,
+        lastHost: null,
+        updatedAt: now,
+        ...(d?.dsn?.notify ? { notify: d.dsn.notify } : {}),
+        ...(d?.dsn?.orcpt ? { orcpt: d.dsn.orcpt } : {}),
+      };
+    }),
+  };
+  try {
+    await spool.commit(record, body);
+  } catch (err) {
+    log.error({ stage: 'spool', sessionId: session.id, queueId: id, err: (err as Error).message }, 'spool commit failed');
+    throw storageError(err);
+  }
+  log.info(
+    { stage: 'spool', sessionId: session.id, queueId: id, mailFrom, rcpts, size: record.size, inbound: record.client.inbound },
+    'message queued',
+  );
+  return record;
+}

@@ -1,0 +1,59 @@
+// The spool record: a message's envelope and per-recipient delivery state, stored as one
+// small JSON file beside the immutable message body. Pure helpers only; spool.ts does the I/O.
+
+export type RcptStatus = 'pending' | 'delivered' | 'failed';
+export type RecordStatus = 'active' | 'hold' | 'failed';
+
+export interface RcptState {
+  address: string;
+  /** Outbound decision taken at receipt (for display); delivery routes again on the live config. */
+  route: { kind: string; connector: string | null; rule: string };
+  status: RcptStatus;
+  attempts: number;
+  lastError: string | null;
+  lastHost: string | null;
+  updatedAt: number;
+  /** RFC 3461 parameters given at RCPT, if any. */
+  notify?: string[];
+  orcpt?: string;
+}
+
+export interface SpoolRecord {
+  v: 1;
+  id: string;
+  receivedAt: number;
+  sessionId: string;
+  client: { ip: string; helo: string; tls: boolean; inbound: string | null; matchedBy: string | null };
+  mailFrom: string;
+  size: number;
+  status: RecordStatus;
+  attempts: number;
+  nextAttemptAt: number;
+  dsn?: { ret: string | null; envid: string | null };
+  rcpts: RcptState[];
+}
+
+export const pendingRcpts = (r: SpoolRecord): RcptState[] => r.rcpts.filter((x) => x.status === 'pending');
+
+/** Parses and checks a record file's text; null means corrupt (partial write, bad JSON, wrong shape). */
+export function parseRecord(text: string): SpoolRecord | null {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  const r = data as SpoolRecord;
+  const ok =
+    typeof r === 'object' &&
+    r !== null &&
+    r.v === 1 &&
+    typeof r.id === 'string' &&
+    /^[A-Za-z0-9]+$/.test(r.id) &&
+    typeof r.mailFrom === 'string' &&
+    typeof r.size === 'number' &&
+    Array.isArray(r.rcpts) &&
+    r.rcpts.length > 0 &&
+    r.rcpts.every((x) => typeof x?.address === 'string' && typeof x.status === 'string');
+  return ok ? r : null;
+}

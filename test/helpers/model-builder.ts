@@ -1,0 +1,120 @@
+// Builds a complete, frozen runtime Model for unit tests from a few fields: connectors are given
+// with raw strings for domains and IPs and compiled with the same matchers config/compile.ts uses.
+// Independent of the YAML loader on purpose, so the pure core can be tested on its own.
+import { compileDomainPattern, compileIpRule } from '../../src/domain/match.js';
+import type {
+  AcceptedDomain,
+  AcceptedDomainType,
+  InboundConnector,
+  Model,
+  OutboundConnector,
+  RouteClass,
+  SmartHost,
+} from '../../src/domain/model.js';
+
+/** Everything optional except the name; compiled fields are given as raw config strings. */
+type Spec<T, Compiled extends keyof T> = Partial<Omit<T, 'name' | Compiled>> & { name: string };
+
+export type InboundSpec = Spec<InboundConnector, 'senderDomains' | 'senderIPAddresses' | 'tlsSenderCertificateName'> & {
+  senderDomains?: readonly string[];
+  senderIPAddresses?: readonly string[];
+  tlsSenderCertificateName?: string | null;
+};
+
+export type OutboundSpec = Spec<OutboundConnector, 'recipientDomains' | 'smartHosts'> & {
+  recipientDomains?: readonly string[];
+  /** "host" or "host:port". */
+  smartHosts?: readonly string[];
+};
+
+export interface ModelSpec {
+  /** "contoso.com" (Authoritative) or { domain, type }. */
+  acceptedDomains?: ReadonlyArray<string | { domain: string; type: AcceptedDomainType }>;
+  inboundConnectors?: readonly InboundSpec[];
+  outboundConnectors?: readonly OutboundSpec[];
+  precedence?: readonly RouteClass[];
+}
+
+export function inbound(spec: InboundSpec): InboundConnector {
+  const { senderDomains, senderIPAddresses, tlsSenderCertificateName, ...rest } = spec;
+  return {
+    enabled: true,
+    connectorType: 'OnPremises',
+    requireTls: false,
+    restrictDomainsToIPAddresses: false,
+    restrictDomainsToCertificate: false,
+    cloudServicesMailEnabled: false,
+    comment: '',
+    ...rest,
+    associatedAcceptedDomains: (spec.associatedAcceptedDomains ?? []).map((d) => d.toLowerCase()),
+    senderDomains: (senderDomains ?? ['*']).map(compileDomainPattern),
+    senderIPAddresses: (senderIPAddresses ?? []).map(compileIpRule),
+    tlsSenderCertificateName: tlsSenderCertificateName ? compileDomainPattern(tlsSenderCertificateName) : null,
+  };
+}
+
+function smartHost(raw: string): SmartHost {
+  const m = /^(.*):(\d+)$/.exec(raw);
+  return m ? { host: m[1] ?? raw, port: Number(m[2]) } : { host: raw, port: null };
+}
+
+export function outbound(spec: OutboundSpec): OutboundConnector {
+  const { recipientDomains, smartHosts, ...rest } = spec;
+  return {
+    enabled: true,
+    connectorType: 'OnPremises',
+    allAcceptedDomains: false,
+    useMxRecord: false,
+    tlsSettings: null,
+    tlsDomain: null,
+    tlsCa: [],
+    tlsCert: null,
+    tlsKey: null,
+    isTransportRuleScoped: false,
+    cloudServicesMailEnabled: false,
+    maxMessagesPerConnection: 50,
+    maxConnections: 49,
+    comment: '',
+    ...rest,
+    recipientDomains: (recipientDomains ?? []).map(compileDomainPattern),
+    smartHosts: (smartHosts ?? ['mail.contoso.com']).map(smartHost),
+  };
+}
+
+const accepted = (d: string | { domain: string; type: AcceptedDomainType }): AcceptedDomain =>
+  typeof d === 'string' ? { domain: d.toLowerCase(), type: 'Authoritative' } : { ...d, domain: d.domain.toLowerCase() };
+
+export function buildModel(spec: ModelSpec = {}): Model {
+  return deepFreeze({
+    source: '/test/model-builder',
+    server: {
+      hostname: 'gateway.contoso.test',
+      listen: [{ host: '127.0.0.1', port: 0 }],
+      tls: { cert: 'certs/server.crt', key: 'certs/server.key', clientCa: [], generateDevCertificates: false },
+      limits: {
+        maxMessageSize: 35 * 1024 * 1024,
+        maxRecipients: 500,
+        maxConnections: 1000,
+        maxConnectionsPerIp: 50,
+        maxMessagesPerConnection: 50,
+        idleTimeoutMs: 60_000,
+      },
+    },
+    spool: { dir: 'data/spool' },
+    dns: { servers: [] },
+    delivery: { mxPort: 25, softBounce: false, retry: { initialMs: 300_000, maxMs: 3_600_000, lifetimeMs: 86_400_000 } },
+    routing: { precedence: spec.precedence ?? ['exact', 'allAcceptedDomains', 'wildcard'] },
+    acceptedDomains: (spec.acceptedDomains ?? ['contoso.com']).map(accepted),
+    inboundConnectors: (spec.inboundConnectors ?? []).map(inbound),
+    outboundConnectors: (spec.outboundConnectors ?? []).map(outbound),
+  });
+}
+
+/** Frozen like the real model, so a decision that mutates it fails the test instead of leaking. */
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}

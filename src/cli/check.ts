@@ -2,7 +2,18 @@
 // certificates or the spool) and reports either a one-line summary (exit 0) or every problem (exit 1).
 import { ConfigError, formatIssues, loadConfigFile } from '../config/load.js';
 
-export async function runCheck(args: { config: string; json?: boolean }): Promise<number> {
+/** Where the report goes; tests pass their own writers (stdout also carries the test runner's protocol). */
+export interface CheckOutput {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+const STD_OUTPUT: CheckOutput = {
+  out: (text) => void process.stdout.write(text),
+  err: (text) => void process.stderr.write(text),
+};
+
+export async function runCheck(args: { config: string; json?: boolean }, io: CheckOutput = STD_OUTPUT): Promise<number> {
   try {
     const model = await loadConfigFile(args.config);
     const counts = {
@@ -11,9 +22,9 @@ export async function runCheck(args: { config: string; json?: boolean }): Promis
       acceptedDomains: model.acceptedDomains.length,
     };
     if (args.json) {
-      process.stdout.write(JSON.stringify({ ok: true, file: args.config, source: model.source, ...counts }) + '\n');
+      io.out(JSON.stringify({ ok: true, file: args.config, source: model.source, ...counts }) + '\n');
     } else {
-      process.stdout.write(
+      io.out(
         `OK: ${args.config}: ${counts.inboundConnectors} inbound, ${counts.outboundConnectors} outbound connectors, ` +
           `${counts.acceptedDomains} accepted domains\n`,
       );
@@ -21,8 +32,8 @@ export async function runCheck(args: { config: string; json?: boolean }): Promis
     return 0;
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    if (args.json) process.stdout.write(JSON.stringify({ ok: false, file: args.config, issues: err.issues }) + '\n');
-    else process.stderr.write(formatIssues(err.issues) + '\n');
+    if (args.json) io.out(JSON.stringify({ ok: false, file: args.config, issues: err.issues }) + '\n');
+    else io.err(formatIssues(err.issues) + '\n');
     return 1;
   }
 }

@@ -54,7 +54,7 @@ const certName = parsed((v) => {
   return p;
 });
 
-const flag = (dflt: boolean) => z.boolean().default(dflt);
+const flag = (dflt: boolean) => z.boolean({ invalid_type_error: 'expected true or false' }).default(dflt);
 const count = (dflt: number) => z.number().int().positive().default(dflt);
 const filePath = z.string().trim().min(1, 'a file path must not be empty');
 const size = parsed(parseSize, 'string-or-number');
@@ -135,7 +135,12 @@ const connectorCommon = {
   enabled: flag(true),
   connectorType: eopEnum(CONNECTOR_TYPES).default('Partner'), // EOP's cmdlet default
   cloudServicesMailEnabled: flag(false),
-  comment: z.string().default(''),
+  // `comment:` left empty is YAML null; treat it as no comment rather than a type error.
+  comment: z
+    .string()
+    .nullable()
+    .default('')
+    .transform((v) => v ?? ''),
 };
 
 const inboundSchema = z

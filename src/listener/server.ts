@@ -67,6 +67,7 @@ export class Listener {
       authOptional: true,
       disabledCommands: ['AUTH'],
       hideDSN: false,
+      hideENHANCEDSTATUSCODES: false,
       disableReverseLookup: true,
       logger: false,
       socketTimeout: limits.idleTimeoutMs,

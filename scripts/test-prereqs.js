@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+// Makes sure the real peers the integration tests talk to are installed (Debian packages):
+// swaks (client), postfix (on-prem server, smtp-sink/smtp-source), dnsmasq (MX records), openssl.
+// As root with apt-get it installs what is missing; otherwise it stops at once with the exact line.
+import { execFileSync, spawnSync } from 'node:child_process';
+
+const NEEDED = [
+  { bin: 'swaks', pkg: 'swaks' },
+  { bin: 'postfix', pkg: 'postfix' },
+  { bin: 'smtp-sink', pkg: 'postfix' },
+  { bin: 'dnsmasq', pkg: 'dnsmasq-base' },
+  { bin: 'openssl', pkg: 'openssl' },
+];
+
+const PATH = `${process.env.PATH ?? ''}:/usr/sbin:/sbin`;
+const have = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { env: { ...process.env, PATH } }).status === 0;
+const missing = [...new Set(NEEDED.filter((n) => !have(n.bin)).map((n) => n.pkg))];
+if (missing.length === 0) process.exit(0);
+
+const line = `apt-get install -y ${missing.join(' ')}`;
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+if (!isRoot || !have('apt-get')) {
+  console.error(`The integration tests need Debian packages that are missing. Install them with:\n  sudo ${line}`);
+  process.exit(1);
+}
+console.error(`test-prereqs: installing ${missing.join(', ')} (${line})`);
+const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive', PATH };
+// Postfix must not start a system instance on port 25: the tests run their own, on loopback.
+execFileSync('sh', ['-c', "echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections"], { env, stdio: 'inherit' });
+execFileSync('sh', ['-c', `apt-get update -qq && ${line} -qq`], { env, stdio: 'inherit' });

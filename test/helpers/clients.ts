@@ -69,3 +69,11 @@ export function message(opts: { from: string; to: string; subject: string; body?
     `${opts.body ?? 'Hello from the test.\r\n'}`
   );
 }
+
+/** The server's reply to the first client line starting with `command` (e.g. 'RCPT TO'), or null. */
+export function replyTo(r: SwaksResult, command: string): string | null {
+  const lines = r.output.split('\n');
+  const i = lines.findIndex((l) => /^ [-~]> /.test(l) && l.slice(4).toUpperCase().startsWith(command.toUpperCase()));
+  const reply = i === -1 ? undefined : lines.slice(i + 1).find((l) => /^<(-|~|\*\*)\s/.test(l));
+  return reply ? reply.replace(/^<(-|~|\*\*)\s+/, '') : null;
+}

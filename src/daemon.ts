@@ -11,6 +11,7 @@ import { Deliverer } from './delivery/deliver.js';
 import { Pools } from './delivery/pools.js';
 import { makeResolver } from './delivery/hosts.js';
 import { Listener } from './listener/server.js';
+import { ControlServer } from './queue/control.js';
 
 const RELOAD_DEBOUNCE_MS = 200;
 
@@ -34,11 +35,16 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
   const getModel = () => model;
   const spool = new Spool(model.spool.dir, log);
   await spool.init();
-  const pools = new Pools(() => model.server.hostname);
-  const queue = new QueueManager(spool, new Deliverer(pools, getModel, () => resolver), getModel, log);
+  const pools = new Pools(() => model.server.hostname, log);
+  const queue = new QueueManager(spool, new Deliverer(pools, getModel, () => resolver, log), getModel, log);
   const listener = new Listener({ getModel, spool, log, onQueued: (r) => queue.enqueue(r) });
-  const addresses = await listener.start();
+  // Queue tools' socket: listening before recovery so they never think no daemon runs; answers after.
+  const control = new ControlServer(spool, queue, log);
+  await control.listen();
+  // Recover before accepting: a message committed during recovery would otherwise be seen twice.
   await queue.recover();
+  control.open();
+  const addresses = await listener.start();
   log.info({ stage: 'start', config: model.source, listen: addresses, spool: model.spool.dir }, 'sluice started');
 
   const reload = async (): Promise<boolean> => {
@@ -75,6 +81,7 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
     log.info({ stage: 'stop' }, 'stopping: no new sessions, finishing those in flight');
     await listener.stop();
     await queue.stop();
+    await control.close();
     pools.closeAll();
     log.info({ stage: 'stop' }, 'stopped; spool kept');
   };

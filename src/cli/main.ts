@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { runStart } from './start.js';
 import { runCheck } from './check.js';
 import { runRoute } from './route.js';
+import { runQueue } from './queue.js';
 
 const HELP = `Usage: sluice <command> [options]
 
@@ -16,6 +17,11 @@ Commands:
                                   explain the inbound connector, relay verdict and outbound
                                   connector for a message, without sending anything
                                   (exit 0 all recipients accepted, 2 some refused, 1 error)
+  queue  list [--connector NAME] [--status active|deferred|hold|failed] [--json]
+         show ID [--json] | retry ID|--all | hold ID | release ID | delete ID | bounce ID
+                                  inspect and manage the mail queue of the config's spool.dir
+                                  (through the running daemon, else on the files directly;
+                                  \`sluice queue --help\` for details)
 
 Options:
   -c, --config FILE   configuration file (default: config/sluice.yaml)
@@ -28,6 +34,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return command ? 0 : 1;
   }
+  // Subcommands and positional ids: the queue tools parse their own arguments.
+  if (command === 'queue') return runQueue(rest);
   let values;
   try {
     ({ values } = parseArgs({

@@ -124,6 +124,7 @@ function build(config: Config, source: string): Model {
     delivery: {
       mxPort: delivery.mxPort,
       softBounce: delivery.softBounce,
+      delayWarningMs: delivery.delayWarning,
       retry: { initialMs: delivery.retry.initial, maxMs: delivery.retry.max, lifetimeMs: delivery.retry.lifetime },
     },
     routing: config.routing,

@@ -112,6 +112,8 @@ const deliverySchema = z
   .object({
     mxPort: port(1).default(25),
     softBounce: flag(false),
+    /** Warn the sender (DSN Action: delayed) once a message has waited this long; null = never. */
+    delayWarning: duration.nullable().default(null),
     retry: z
       .object({ initial: duration.default('5m'), max: duration.default('60m'), lifetime: duration.default('24h') })
       .strict()

@@ -1,21 +1,28 @@
 // Delivers one spooled message's pending recipients: groups them by their current route
-// (routing runs again on the live config), tries each route's hosts in order and returns one
-// classified outcome per recipient. No spool writes here; the scheduler applies the outcomes.
+// (routing runs again on the live config), resolves each route's hosts, tries them in order with
+// failover and dead-host memory, and returns one classified outcome per recipient. No spool writes
+// here; the scheduler applies the outcomes.
 import { createReadStream } from 'node:fs';
 import type { Resolver } from 'node:dns/promises';
 import type { Model, OutboundConnector } from '../domain/model.js';
+import type { Logger } from '../observe/log.js';
 import { selectRoute } from '../routing/select-connector.js';
 import { normaliseDomain } from '../domain/match.js';
 import type { SpoolRecord } from '../queue/record.js';
-import { classifyOutcome, type Outcome, type AttemptResult } from './outcome.js';
-import { mxTargets, smartHostTargets, type TargetHost } from './hosts.js';
-import type { Pools } from './pools.js';
+import { classifyOutcome, isHostFailure, permanentFailure, type AttemptResult, type Outcome } from './outcome.js';
+import { mxTargets, smartHostTargets, type Dns, type TargetHost } from './hosts.js';
+import { HostHealth } from './host-health.js';
+import { targetKey, type Pools } from './pools.js';
+import type { SmtpError } from './connection.js';
 
 export interface RcptOutcome {
   address: string;
   outcome: Outcome;
   connector: string;
+  /** "ip:port" of the last host tried, or null when none was. */
   host: string | null;
+  /** Smart host / MX name of that host, when it has one (extension; the scheduler may ignore it). */
+  hostName?: string | null;
 }
 
 /** Internet delivery by MX uses an implicit connector with opportunistic TLS. */
@@ -35,9 +42,11 @@ const INTERNET: OutboundConnector = Object.freeze({
   isTransportRuleScoped: false,
   cloudServicesMailEnabled: false,
   maxMessagesPerConnection: 50,
-  maxConnections: 10,
+  maxConnections: 49,
   comment: '',
 });
+
+const SMART_HOST_DEFAULT_PORT = 25;
 
 interface Group {
   connector: OutboundConnector;
@@ -51,10 +60,15 @@ function domainOf(address: string): string {
 }
 
 export class Deliverer {
+  private readonly health = new HostHealth();
+  /** Round-robin start per connector: spreads load over smart hosts that are all up. */
+  private readonly rotation = new Map<string, number>();
+
   constructor(
     private readonly pools: Pools,
     private readonly getModel: () => Model,
     private readonly resolver: () => Resolver,
+    private readonly log?: Logger,
   ) {}
 
   async deliver(record: SpoolRecord, bodyPath: string): Promise<RcptOutcome[]> {
@@ -76,7 +90,7 @@ export class Deliverer {
       }
       const connector = route.kind === 'connector' ? route.connector : INTERNET;
       // MX-routed groups are per domain; smart-host groups share one transaction per connector.
-      const key = connector.smartHosts.length && !connector.useMxRecord ? connector.name : `${connector.name}\u0000${domain}`;
+      const key = connector.useMxRecord ? `${connector.name}\u0000${domain}` : connector.name;
       const g = groups.get(key) ?? { connector, domain, rcpts: [] };
       g.rcpts.push(r.address);
       groups.set(key, g);
@@ -86,15 +100,23 @@ export class Deliverer {
   }
 
   private async targets(model: Model, g: Group): Promise<TargetHost[] | Outcome> {
-    if (!g.connector.useMxRecord) return smartHostTargets(g.connector, 25);
-    const list = await mxTargets(this.resolver(), g.domain, model.delivery.mxPort);
-    if (list.kind === 'hosts') return list.hosts;
-    if (list.kind === 'null-mx') {
-      return { action: 'bounce', rule: 'null-mx', status: '5.1.10', diagnostic: `${g.domain} does not accept mail (null MX, RFC 7505)` };
+    const dns: Dns = { resolver: this.resolver(), systemAddresses: model.dns.servers.length === 0 };
+    let list;
+    if (g.connector.useMxRecord) {
+      list = await mxTargets(dns, g.domain, model.delivery.mxPort);
+    } else {
+      const start = this.rotation.get(g.connector.name) ?? 0;
+      this.rotation.set(g.connector.name, (start + 1) % Math.max(1, g.connector.smartHosts.length));
+      list = await smartHostTargets(dns, g.connector, SMART_HOST_DEFAULT_PORT, start);
     }
+    if (list.kind === 'hosts') return this.health.usable(list.hosts, targetKey);
+    if (list.kind === 'null-mx') {
+      return permanentFailure('null-mx', '5.1.10', `${g.domain} does not accept mail (null MX, RFC 7505)`, model.delivery);
+    }
+    const rule = `dns:${list.permanent ? 'permanent' : 'temporary'}`;
     return list.permanent
-      ? { action: 'bounce', rule: 'dns:nxdomain', status: '5.1.2', diagnostic: list.error }
-      : { action: 'defer', rule: 'dns:error', status: '4.4.3', diagnostic: list.error };
+      ? permanentFailure(rule, list.status, list.error, model.delivery)
+      : { action: 'defer', rule, status: list.status, diagnostic: list.error };
   }
 
   private async deliverGroup(model: Model, record: SpoolRecord, bodyPath: string, g: Group): Promise<RcptOutcome[]> {
@@ -108,18 +130,33 @@ export class Deliverer {
       const target = targets[i]!;
       const lastHost = i === targets.length - 1;
       const results = await this.attempt(record, bodyPath, g.connector, target, remaining);
+      this.noteHealth(g.connector, target, results);
       const next: string[] = [];
       for (const [address, res] of results) {
         const outcome = classifyOutcome(res, { lastHost, softBounce: model.delivery.softBounce });
         if (outcome.action === 'next-host') next.push(address);
-        else done.push({ address, outcome, connector: g.connector.name, host: `${target.host}:${target.port}` });
+        else done.push({ address, outcome, connector: g.connector.name, host: targetKey(target), hostName: target.name });
       }
       remaining = next;
     }
     return done;
   }
 
-  /** One SMTP transaction through the pool; returns each recipient's raw result. */
+  /** Marks a host down after a host-level failure (the same for every recipient), up after any reply. */
+  private noteHealth(connector: OutboundConnector, target: TargetHost, results: Map<string, AttemptResult>): void {
+    const first = results.values().next().value as AttemptResult | undefined;
+    const key = targetKey(target);
+    if (!first || !isHostFailure(first)) {
+      this.health.markUp(key);
+      return;
+    }
+    const reason = first.response ?? first.errorCode ?? 'failure';
+    if (this.health.markDown(key, reason)) {
+      this.log?.warn({ stage: 'deliver', connector: connector.name, host: key, name: target.name, reason, downForMs: this.health.downMs }, 'host marked down');
+    }
+  }
+
+  /** One SMTP transaction through the connector's pool; returns each recipient's raw result. */
   private async attempt(
     record: SpoolRecord,
     bodyPath: string,
@@ -127,20 +164,16 @@ export class Deliverer {
     target: TargetHost,
     rcpts: string[],
   ): Promise<Map<string, AttemptResult>> {
-    const transport = this.pools.get(connector, target);
     const results = new Map<string, AttemptResult>();
     try {
-      const info = (await transport.sendMail({
-        envelope: { from: record.mailFrom, to: rcpts },
-        raw: createReadStream(bodyPath),
-      })) as { accepted?: unknown[]; rejectedErrors?: SmtpErr[]; response?: string };
+      const info = await this.pools.send(connector, target, { from: record.mailFrom, to: rcpts }, () => createReadStream(bodyPath));
       const rejected = new Map((info.rejectedErrors ?? []).map((e) => [String(e.recipient), e]));
       for (const a of rcpts) {
         const e = rejected.get(a);
         results.set(a, e ? fromError(e) : { accepted: true, response: info.response });
       }
     } catch (err) {
-      const e = err as SmtpErr;
+      const e = err as SmtpError;
       const per = new Map((e.rejectedErrors ?? []).map((x) => [String(x.recipient), x]));
       for (const a of rcpts) results.set(a, fromError(per.get(a) ?? e));
     }
@@ -148,15 +181,6 @@ export class Deliverer {
   }
 }
 
-interface SmtpErr extends Error {
-  code?: string;
-  responseCode?: number;
-  response?: string;
-  command?: string;
-  recipient?: string;
-  rejectedErrors?: SmtpErr[];
-}
-
-function fromError(e: SmtpErr): AttemptResult {
+function fromError(e: SmtpError): AttemptResult {
   return { responseCode: e.responseCode, response: e.response ?? e.message, errorCode: e.code, command: e.command };
 }

@@ -104,6 +104,8 @@ export interface Model {
   readonly delivery: {
     readonly mxPort: number;
     readonly softBounce: boolean;
+    /** Send one "delayed" DSN after this long in the queue; null = off (EOP's default). */
+    readonly delayWarningMs: number | null;
     readonly retry: { readonly initialMs: number; readonly maxMs: number; readonly lifetimeMs: number };
   };
   readonly routing: { readonly precedence: readonly RouteClass[] };

@@ -66,14 +66,22 @@ export async function receiveMessage(
   } catch (err) {
     writeError = err;
   }
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    guard.scan(chunk);
-    if (writeError || guard.found || stream.sizeExceeded) continue; // keep reading, stop writing
-    try {
-      await body.write(chunk);
-    } catch (err) {
-      writeError = err;
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      guard.scan(chunk);
+      if (writeError || guard.found || stream.sizeExceeded) continue; // keep reading, stop writing
+      try {
+        await body.write(chunk);
+      } catch (err) {
+        writeError = err;
+      }
     }
+  } catch (err) {
+    // The client went away mid-DATA (reset, idle timeout): smtp-server destroys the stream. Without
+    // this the open spool file and its .tmp would leak for every abandoned message.
+    await body.abort();
+    log.info({ stage: 'receive', sessionId: session.id, queueId: id, reason: `data stream: ${(err as Error).message}` }, 'message abandoned');
+    throw replyError(451, '4.3.0', 'Message transfer aborted');
   }
   const refuse = async (err: Error, reason: string) => {
     await body.abort();

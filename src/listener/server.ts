@@ -8,6 +8,7 @@ import { SluiceError } from '../domain/errors.js';
 import { classifySession, type Classification, type SessionFacts } from '../classify/classify-session.js';
 import { decideRecipient, decideSender, type RecipientDecision } from '../policy/relay.js';
 import { installEnhancedCodePassthrough, replyError, verdictError } from './replies.js';
+import { installGreetPause } from './greet-pause.js';
 import { peerCertificateFacts } from './peer-cert.js';
 import { receiveMessage } from './receive.js';
 import type { Spool } from '../queue/spool.js';
@@ -41,6 +42,7 @@ export class Listener {
 
   constructor(private readonly deps: ListenerDeps) {
     installEnhancedCodePassthrough();
+    installGreetPause();
   }
 
   private options(model: Model): SMTPServerOptions {

@@ -16,6 +16,10 @@ export interface RcptState {
   /** RFC 3461 parameters given at RCPT, if any. */
   notify?: string[];
   orcpt?: string;
+  /** Smart host / MX name of lastHost (which is "ip:port"), when it has one: Remote-MTA in DSNs. */
+  lastHostName?: string | null;
+  /** Set once the DSN this recipient's final state calls for is queued (or none was due). */
+  notified?: boolean;
 }
 
 export interface SpoolRecord {
@@ -30,6 +34,8 @@ export interface SpoolRecord {
   attempts: number;
   nextAttemptAt: number;
   dsn?: { ret: string | null; envid: string | null };
+  /** When the one delay warning (delivery.delayWarning) went out, if it did. */
+  delayWarnedAt?: number;
   rcpts: RcptState[];
 }
 

@@ -54,6 +54,8 @@ export class BodyWriter {
   constructor(
     private readonly fh: fs.FileHandle,
     readonly tmpPath: string,
+    /** Called once the write is committed or aborted. */
+    readonly settled: () => void = () => undefined,
   ) {}
 
   async write(chunk: Buffer): Promise<void> {
@@ -80,6 +82,7 @@ export class BodyWriter {
   async abort(): Promise<void> {
     await this.fh.close().catch(() => undefined);
     await fs.unlink(this.tmpPath).catch(() => undefined);
+    this.settled();
   }
 }
 
@@ -89,6 +92,8 @@ export class Spool {
   readonly quarantineDir: string;
   private readonly syncer: DirSyncer;
   private readonly failedSyncer: DirSyncer;
+  /** Ids this process is writing right now: recover() runs while the listener already accepts. */
+  private readonly writing = new Set<string>();
 
   constructor(
     readonly dir: string,
@@ -121,8 +126,14 @@ export class Spool {
 
   async openBody(id: string): Promise<BodyWriter> {
     const tmp = this.bodyPath(id) + '.tmp';
-    const fh = await fs.open(tmp, 'w', 0o640);
-    return new BodyWriter(fh, tmp);
+    this.writing.add(id);
+    try {
+      const fh = await fs.open(tmp, 'w', 0o640);
+      return new BodyWriter(fh, tmp, () => this.writing.delete(id));
+    } catch (err) {
+      this.writing.delete(id);
+      throw err;
+    }
   }
 
   /** Makes the message durable; resolves only when both files and the directory entry are on disk. */
@@ -133,6 +144,7 @@ export class Spool {
       await fs.rename(body.tmpPath, this.bodyPath(record.id));
       await fs.rename(recTmp, this.recordPath(record.id));
       await this.syncer.sync();
+      body.settled();
     } catch (err) {
       await body.abort();
       await fs.unlink(recTmp).catch(() => undefined);
@@ -146,8 +158,16 @@ export class Spool {
   async update(record: SpoolRecord): Promise<void> {
     const dir = record.status === 'failed' ? this.failedDir : this.queueDir;
     const tmp = this.recordPath(record.id, dir) + '.tmp';
-    await writeSynced(tmp, JSON.stringify(record));
-    await fs.rename(tmp, this.recordPath(record.id, dir));
+    this.writing.add(record.id);
+    try {
+      await writeSynced(tmp, JSON.stringify(record));
+      await fs.rename(tmp, this.recordPath(record.id, dir));
+    } catch (err) {
+      await fs.unlink(tmp).catch(() => undefined);
+      throw err;
+    } finally {
+      this.writing.delete(record.id);
+    }
     await (dir === this.failedDir ? this.failedSyncer : this.syncer).sync();
   }
 
@@ -160,10 +180,20 @@ export class Spool {
 
   /** Final failure: keep the message aside in failed/ for inspection. */
   async moveToFailed(record: SpoolRecord): Promise<void> {
+    // The failed record is written first: on a full disk this throws before anything moved, so
+    // the message stays intact in queue/ and the caller can try again.
+    const failedJson = this.recordPath(record.id, this.failedDir);
+    const previous = record.status;
     record.status = 'failed';
+    try {
+      await writeSynced(failedJson + '.tmp', JSON.stringify(record));
+    } catch (err) {
+      record.status = previous;
+      await fs.unlink(failedJson + '.tmp').catch(() => undefined);
+      throw err;
+    }
+    await fs.rename(failedJson + '.tmp', failedJson);
     await fs.rename(this.bodyPath(record.id), this.bodyPath(record.id, this.failedDir));
-    await writeSynced(this.recordPath(record.id, this.failedDir) + '.tmp', JSON.stringify(record));
-    await fs.rename(this.recordPath(record.id, this.failedDir) + '.tmp', this.recordPath(record.id, this.failedDir));
     await this.failedSyncer.sync();
     await fs.unlink(this.recordPath(record.id)).catch(ignoreMissing);
     await this.syncer.sync();
@@ -175,32 +205,47 @@ export class Spool {
   }
 
   /**
-   * Startup recovery: yields every committed record. Leftover .tmp files and bodies without a
-   * record were never acknowledged and are removed; a corrupt record, or one whose body is missing
-   * or has the wrong size, is moved to quarantine/ with a log line and never delivered.
+   * Startup recovery: yields every committed record. A corrupt record, one whose body is missing
+   * or has the wrong size, a leftover .tmp and a body without a record (never acknowledged) are
+   * moved to quarantine/ with an E_SPOOL_CORRUPT log line and never delivered. Files this process
+   * is writing meanwhile (the listener is already up) are left alone.
    */
   async *recover(): AsyncGenerator<SpoolRecord> {
     const dir = await fs.opendir(this.queueDir);
     const bodies = new Set<string>();
     const records: string[] = [];
+    const leftovers: string[] = [];
     for await (const ent of dir) {
       const name = ent.name;
-      if (name.endsWith('.tmp')) await fs.unlink(path.join(this.queueDir, name)).catch(ignoreMissing);
+      if (name.endsWith('.tmp')) leftovers.push(name);
       else if (name.endsWith('.eml')) bodies.add(name.slice(0, -4));
       else if (name.endsWith('.json')) records.push(name.slice(0, -5));
     }
+    for (const name of leftovers) {
+      if (!this.writing.has(name.replace(/\.(eml|json)\.tmp$/, ''))) await this.quarantineFile(name, 'leftover partial write');
+    }
     for (const id of records.sort()) {
-      const text = await fs.readFile(this.recordPath(id), 'utf8').catch(() => '');
+      bodies.delete(id);
+      const text = await fs.readFile(this.recordPath(id), 'utf8').catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? null : ''));
+      if (text === null) continue; // delivered and removed by this process since the listing
       const rec = parseRecord(text);
       const stat = await fs.stat(this.bodyPath(id)).catch(() => null);
-      bodies.delete(id);
       if (!rec || rec.id !== id || !stat || stat.size !== rec.size) {
-        await this.quarantine(id, !rec ? 'corrupt record' : !stat ? 'missing body' : 'body size mismatch');
+        await this.quarantine(id, !rec ? 'corrupt record' : rec.id !== id ? 'record id mismatch' : !stat ? 'missing body' : 'body size mismatch');
         continue;
       }
       yield rec;
     }
-    for (const id of bodies) await fs.unlink(this.bodyPath(id)).catch(ignoreMissing);
+    for (const id of bodies) {
+      // The listing may have caught a fresh commit between its two renames: its record exists now.
+      if (this.writing.has(id) || (await exists(this.recordPath(id)))) continue;
+      await this.quarantineFile(`${id}.eml`, 'body without record');
+    }
+  }
+
+  private async quarantineFile(name: string, why: string): Promise<void> {
+    this.log.warn({ stage: 'spool', file: name, code: 'E_SPOOL_CORRUPT', reason: why }, 'spool file quarantined');
+    await fs.rename(path.join(this.queueDir, name), path.join(this.quarantineDir, name)).catch(ignoreMissing);
   }
 
   async quarantine(id: string, why: string): Promise<void> {
@@ -221,6 +266,13 @@ async function writeSynced(file: string, text: string): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+async function exists(file: string): Promise<boolean> {
+  return fs.access(file).then(
+    () => true,
+    () => false,
+  );
 }
 
 function ignoreMissing(err: NodeJS.ErrnoException): void {

@@ -102,7 +102,7 @@ export function buildModel(spec: ModelSpec = {}): Model {
     },
     spool: { dir: 'data/spool' },
     dns: { servers: [] },
-    delivery: { mxPort: 25, softBounce: false, retry: { initialMs: 300_000, maxMs: 3_600_000, lifetimeMs: 86_400_000 } },
+    delivery: { mxPort: 25, softBounce: false, delayWarningMs: null, retry: { initialMs: 300_000, maxMs: 3_600_000, lifetimeMs: 86_400_000 } },
     routing: { precedence: spec.precedence ?? ['exact', 'allAcceptedDomains', 'wildcard'] },
     acceptedDomains: (spec.acceptedDomains ?? ['contoso.com']).map(accepted),
     inboundConnectors: (spec.inboundConnectors ?? []).map(inbound),

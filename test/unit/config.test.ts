@@ -106,6 +106,7 @@ describe('loading a config', () => {
     assert.deepEqual(model.delivery, {
       mxPort: 25,
       softBounce: false,
+      delayWarningMs: null,
       retry: { initialMs: 300_000, maxMs: 3_600_000, lifetimeMs: 86_400_000 },
     });
     assert.deepEqual(model.routing.precedence, ['exact', 'allAcceptedDomains', 'wildcard']);

@@ -1,0 +1,82 @@
+// The workload matrix and the bench's knobs (environment variables, with defaults sized so the
+// whole bench finishes in about 5–10 minutes on 2 cores).
+export interface Case {
+  id: string;
+  bodyBytes: number;
+  rcpts: number;
+  sessions: number;
+  tls: boolean;
+}
+
+const KB = 1024;
+
+function mk(bodyKb: number, rcpts: number, sessions: number, tls: boolean): Case {
+  return { id: `${bodyKb}KB/${rcpts}rcpt/${sessions}s/${tls ? 'tls' : 'plain'}`, bodyBytes: bodyKb * KB, rcpts, sessions, tls };
+}
+
+/** Headline first: the orientation case of issue 4, then one dimension changed at a time. */
+export const HEADLINE: Case[] = [
+  mk(10, 1, 20, false),
+  mk(100, 1, 20, false),
+  mk(10, 10, 20, false),
+  mk(10, 1, 100, false),
+  mk(10, 1, 20, true),
+];
+
+export function fullMatrix(): Case[] {
+  const out: Case[] = [];
+  for (const tls of [false, true]) for (const kb of [10, 100]) for (const r of [1, 10]) for (const s of [20, 100]) out.push(mk(kb, r, s, tls));
+  return out;
+}
+
+const num = (name: string, dflt: number): number => {
+  const v = process.env[name];
+  const n = v === undefined || v === '' ? dflt : Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${name}=${v} is not a number`);
+  return n;
+};
+
+export interface Settings {
+  /** Messages per throughput run (smtp-source), per case and system. */
+  messages: number;
+  /** Runs per figure; the median is reported. */
+  runs: number;
+  /** Messages per throughput run for TLS cases (a Node client doing a full handshake per message). */
+  tlsMessages: number;
+  /** Messages in the latency run (Node client, DATA-end → 250 per message). */
+  latencyMessages: number;
+  warmup: number;
+  idleSessions: number;
+  bigMessageMb: number;
+  runTimeoutMs: number;
+  /** Stop starting new cases after this long (the memory part still runs). */
+  deadlineMs: number;
+  cases: Case[];
+  /** Which systems to run: ceiling, postfix, sluice. */
+  systems: string[];
+  sluiceNodeArgs: string[];
+}
+
+export function settings(): Settings {
+  const sel = process.env.BENCH_CASES ?? 'headline';
+  const all = fullMatrix();
+  const cases = sel === 'headline' ? HEADLINE : sel === 'all' ? all : sel.split(',').map((id) => {
+    const c = all.find((x) => x.id === id.trim());
+    if (!c) throw new Error(`BENCH_CASES: unknown case ${id}; known: ${all.map((x) => x.id).join(' ')}`);
+    return c;
+  });
+  return {
+    messages: num('BENCH_MESSAGES', 5_000),
+    runs: num('BENCH_RUNS', 3),
+    tlsMessages: num('BENCH_TLS_MESSAGES', 1_000),
+    latencyMessages: num('BENCH_LATENCY_MESSAGES', 1_000),
+    warmup: num('BENCH_WARMUP', 300),
+    idleSessions: num('BENCH_IDLE_SESSIONS', 1_000),
+    bigMessageMb: num('BENCH_BIG_MB', 100),
+    runTimeoutMs: num('BENCH_RUN_TIMEOUT_S', 180) * 1000,
+    deadlineMs: num('BENCH_DEADLINE_S', 900) * 1000,
+    cases,
+    systems: (process.env.BENCH_SYSTEMS ?? 'ceiling,postfix,sluice').split(',').map((s) => s.trim()),
+    sluiceNodeArgs: (process.env.BENCH_SLUICE_NODE_ARGS ?? '').split(' ').filter(Boolean),
+  };
+}

@@ -1,0 +1,114 @@
+// `npm run bench`: smtp-source → smtp-sink (ceiling), → Postfix → smtp-sink, and → Sluice →
+// smtp-sink, side by side in one run on one machine; then Sluice's memory figures. Prints the
+// machine, the settings and a Markdown table (medians of BENCH_RUNS runs) and checks the targets.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { settings, type Settings } from './cases.js';
+import { measure, median, type Figures, type System } from './measure.js';
+import { bigMessage, idleSessions } from './memory.js';
+
+const MB = 1024 * 1024;
+const MEMORY_TIMEOUT_MS = 180_000;
+
+function machine(): string {
+  const cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '?';
+  const pf = execFileSync('postconf', ['-d', '-h', 'mail_version'], { encoding: 'utf8' }).trim();
+  const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  return [
+    `- date: ${new Date().toISOString()}`,
+    `- machine: ${os.cpus().length} CPUs (${cpu}), ${(os.totalmem() / 1024 ** 3).toFixed(1)} GiB RAM, ${os.type()} ${os.release()}`,
+    `- node ${process.version}, postfix ${pf} (smtp-source/smtp-sink from the Debian package)`,
+    `- load average at start: ${load}`,
+  ].join('\n');
+}
+
+function makeCerts(): { cert: string; key: string; dir: string } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-certs-'));
+  const cert = path.join(dir, 'server.crt');
+  const key = path.join(dir, 'server.key');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-subj', '/CN=localhost', '-days', '2'], { stdio: 'ignore' });
+  return { cert, key, dir };
+}
+
+const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : '–');
+
+function table(rows: Figures[]): string {
+  const out = [
+    '| case | system | msg/s (median) | runs | ×Postfix | ×ceiling | p50 ms | p99 ms | peak RSS MB (Σ RSS / Σ PSS) | CPU s / 1k msg | notes |',
+    '|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|',
+  ];
+  for (const f of rows) {
+    const same = rows.filter((r) => r.caseId === f.caseId);
+    const of = (sys: System) => median(same.find((r) => r.system === sys)?.msgsPerS ?? []);
+    const mine = median(f.msgsPerS);
+    const ratio = (sys: System) => (f.system === 'sluice' ? fmt(mine / of(sys), 2) : '');
+    out.push(
+      `| ${f.caseId} | ${f.system} | ${fmt(mine)} | ${f.msgsPerS.map((x) => fmt(x)).join(' / ')} | ${ratio('postfix')} | ${ratio('ceiling')} | ` +
+        `${fmt(f.p50Ms, 1)} | ${fmt(f.p99Ms, 1)} | ${f.system === 'ceiling' ? '' : `${fmt(f.peakRssBytes / MB, 0)} / ${fmt(f.peakPssBytes / MB, 0)}`} | ` +
+        `${f.system === 'ceiling' ? '' : fmt(median(f.cpuSPer1k), 2)} | ${f.failures ? `${f.failures} failed; ` : ''}${f.note.replace(/\|/g, '/')} |`,
+    );
+  }
+  return out.join('\n');
+}
+
+function targets(rows: Figures[], idle: Awaited<ReturnType<typeof idleSessions>> | null, big: Awaited<ReturnType<typeof bigMessage>> | null, s: Settings): string {
+  const head = s.cases[0]!.id;
+  const get = (sys: System) => rows.find((r) => r.caseId === head && r.system === sys);
+  const ratio = median(get('sluice')?.msgsPerS ?? []) / median(get('postfix')?.msgsPerS ?? []);
+  const p99 = get('sluice')?.p99Ms ?? NaN;
+  const lines = [
+    `- Sluice/Postfix throughput, ${head}: ${fmt(ratio, 2)}× (target ≥ 1.0×, aim 2×) ${ratio >= 1 ? 'MET' : 'MISSED'}`,
+    `- Sluice p99 DATA-end → 250, ${head}: ${fmt(p99, 1)} ms (target < 50 ms) ${p99 < 50 ? 'MET' : 'MISSED'}`,
+  ];
+  if (idle) {
+    const mb = idle.rssBytes / MB;
+    lines.push(`- ${idle.opened}/${idle.sessions} idle sessions: Sluice RSS ${fmt(mb)} MB (before: ${fmt(idle.baseRssBytes / MB)} MB; target < 250 MB) ${mb < 250 && idle.opened === idle.sessions ? 'MET' : 'MISSED'}${idle.error ? ` (${idle.error})` : ''}`);
+  }
+  if (big) {
+    const g = (big.peakRssBytes - big.baseRssBytes) / MB;
+    lines.push(`- ${big.megabytes} MB message relayed in ${fmt(big.seconds, 1)} s, delivered: ${big.delivered}; Sluice RSS ${fmt(big.baseRssBytes / MB)} → peak ${fmt(big.peakRssBytes / MB)} MB, growth ${fmt(g)} MB (target < 64 MB) ${g < 64 && big.delivered ? 'MET' : 'MISSED'}${big.error ? ` (${big.error})` : ''}`);
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const s = settings();
+  const started = Date.now();
+  console.log('# Sluice benchmark\n');
+  console.log(machine());
+  console.log(`- settings: ${s.messages} messages per run (TLS cases: ${s.tlsMessages}) × ${s.runs} runs (median), ${s.warmup} warm-up, ${s.latencyMessages} messages in the latency run, one message per connection`);
+  console.log(`- command: BENCH_CASES=${process.env.BENCH_CASES ?? 'headline'} BENCH_MESSAGES=${s.messages} BENCH_TLS_MESSAGES=${s.tlsMessages} BENCH_LATENCY_MESSAGES=${s.latencyMessages} BENCH_RUNS=${s.runs} npm run bench\n`);
+  const certs = makeCerts();
+  const rows: Figures[] = [];
+  try {
+    for (const c of s.cases) {
+      if (Date.now() - started > s.deadlineMs) {
+        console.log(`(deadline BENCH_DEADLINE_S reached: skipping ${c.id} and later cases)`);
+        break;
+      }
+      for (const sys of s.systems as System[]) {
+        const f = await measure(sys, c, s, certs);
+        rows.push(f);
+        console.error(`  ${c.id} ${sys}: ${f.msgsPerS.map((x) => x.toFixed(0)).join(' / ')} msg/s, p50 ${fmt(f.p50Ms, 1)} p99 ${fmt(f.p99Ms, 1)} ms ${f.note}`);
+      }
+    }
+    console.log(table(rows) + '\n');
+    const idle = s.idleSessions ? await idleSessions(s.idleSessions, MEMORY_TIMEOUT_MS) : null;
+    const big = s.bigMessageMb ? await bigMessage(s.bigMessageMb, MEMORY_TIMEOUT_MS) : null;
+    console.log('## Targets\n');
+    console.log(targets(rows, idle, big, s));
+    console.log(`\n- load average at end: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}; total ${fmt((Date.now() - started) / 1000)} s`);
+  } finally {
+    rmSync(certs.dir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,91 @@
+// Sluice as the relay under test: the real CLI (`dist/src/cli/main.js start`) as a child process
+// with a generated config — accepted domain contoso.com, one outbound connector
+// (allAcceptedDomains) to the sink as smart host, the durable fsync spool, log level warn.
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { freePort, stopChild } from './tools.js';
+import { greets } from './smtp-client.js';
+
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const CLI = path.join(REPO_ROOT, 'dist/src/cli/main.js');
+const START_TIMEOUT_MS = 20_000;
+
+export interface SluiceRelay {
+  port: number;
+  pid: number;
+  dir: string;
+  certDir: string;
+  /** Log lines written at warn and above (the bench runs at warn: these should be rare). */
+  logLines(): number;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+export interface SluiceOptions {
+  sinkPort: number;
+  /** Extra node flags, e.g. --cpu-prof. */
+  nodeArgs?: string[];
+  logLevel?: string;
+}
+
+export async function startSluiceRelay(o: SluiceOptions): Promise<SluiceRelay> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'sluice-bench-'));
+  const port = await freePort();
+  const certDir = path.join(dir, 'certs');
+  const config = {
+    server: {
+      hostname: 'sluice.bench.example',
+      listen: [{ host: '127.0.0.1', port }],
+      tls: { cert: path.join(certDir, 'server.crt'), key: path.join(certDir, 'server.key'), clientCa: [path.join(certDir, 'ca.crt')], generateDevCertificates: true },
+      // Room for the idle-session and 100 MB cases; one message per connection as smtp-source sends.
+      limits: { maxMessageSize: '200MB', maxRecipients: 100, maxConnections: 1500, maxConnectionsPerIp: 1500, maxMessagesPerConnection: 1000, idleTimeout: '120s' },
+    },
+    spool: { dir: path.join(dir, 'spool') },
+    delivery: { mxPort: 25, retry: { initial: '1s', max: '2s', lifetime: '1h' } },
+    acceptedDomains: [{ domain: 'contoso.com', type: 'Authoritative' }],
+    inboundConnectors: [],
+    outboundConnectors: [
+      { name: 'To sink', connectorType: 'OnPremises', allAcceptedDomains: true, smartHosts: [`127.0.0.1:${o.sinkPort}`], maxConnections: 20, maxMessagesPerConnection: 1000 },
+    ],
+  };
+  const configPath = path.join(dir, 'sluice.yaml');
+  await writeFile(configPath, stringify(config));
+  const proc = spawn(process.execPath, [...(o.nodeArgs ?? []), CLI, 'start', '--config', configPath], {
+    cwd: dir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, SLUICE_LOG_LEVEL: o.logLevel ?? 'warn' },
+  });
+  let lines = 0;
+  let out = '';
+  const take = (c: string) => {
+    lines += c.split('\n').length - 1;
+    out = (out + c).slice(-4_000);
+  };
+  proc.stdout!.setEncoding('utf8').on('data', take);
+  proc.stderr!.setEncoding('utf8').on('data', take);
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (!(await greets(port))) {
+    if (proc.exitCode !== null || Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error(`sluice did not start: ${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  lines = 0; // start-up warnings (dev certificates) are not traffic
+  return {
+    port,
+    pid: proc.pid!,
+    dir,
+    certDir,
+    logLines: () => lines,
+    output: () => out,
+    async stop() {
+      await stopChild(proc, 10_000);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,123 @@
+// Queues a DSN for a spooled message: reads the original headers (or the whole message for
+// RET=FULL failures) from the spool, renders the report, and commits it to the spool as a new
+// message from <> to the original sender, routed like any other mail. Returns its record.
+import { open } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import type { Model } from '../domain/model.js';
+import type { Logger } from '../observe/log.js';
+import type { RcptState, SpoolRecord } from '../queue/record.js';
+import type { Spool } from '../queue/spool.js';
+import { selectRoute } from '../routing/select-connector.js';
+import { normaliseDomain } from '../domain/match.js';
+import { renderDsn, type DsnRecipient } from './render-dsn.js';
+
+/** Headers beyond this are cut from a returned header block (Postfix's bounce_size_limit idea). */
+const HEADER_READ_LIMIT_BYTES = 256 * 1024;
+/** RET=FULL returns the message only up to this size; larger ones get their headers back. */
+const FULL_RETURN_LIMIT_BYTES = 10 * 1024 * 1024;
+
+async function readOriginal(path: string, full: boolean): Promise<{ headers: Buffer; full: Buffer | null }> {
+  const fh = await open(path, 'r');
+  try {
+    const size = (await fh.stat()).size;
+    if (full && size <= FULL_RETURN_LIMIT_BYTES) {
+      const all = await fh.readFile();
+      return { headers: headerBlock(all), full: all };
+    }
+    const buf = Buffer.alloc(Math.min(size, HEADER_READ_LIMIT_BYTES));
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    return { headers: headerBlock(buf.subarray(0, bytesRead)), full: null };
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The header block up to (not including) the blank line that ends it. */
+function headerBlock(msg: Buffer): Buffer {
+  const end = msg.indexOf('\r\n\r\n');
+  return end < 0 ? msg : msg.subarray(0, end + 2);
+}
+
+function domainOf(address: string): string {
+  const d = address.slice(address.lastIndexOf('@') + 1);
+  return normaliseDomain(d) ?? d.toLowerCase();
+}
+
+export class Bouncer {
+  constructor(
+    private readonly spool: Spool,
+    private readonly getModel: () => Model,
+    private readonly log: Logger,
+  ) {}
+
+  /**
+   * Commits one DSN about `rec` covering `recipients` and resolves with its spool record (for the
+   * queue manager to enqueue). Callers never pass a null-sender message: bounces are not bounced.
+   * Throws SluiceError E_SPOOL_WRITE when the spool cannot take it; the caller retries later.
+   */
+  async queue(rec: SpoolRecord, recipients: DsnRecipient[], now: number): Promise<SpoolRecord> {
+    if (!rec.mailFrom) throw new Error('a DSN is never sent for a null-sender message');
+    const model = this.getModel();
+    const failed = recipients.some((r) => r.action === 'failed');
+    const original = await readOriginal(this.spool.bodyPath(rec.id), failed && rec.dsn?.ret === 'FULL');
+    const id = this.spool.newId();
+    const hostname = model.server.hostname;
+    const raw = renderDsn({
+      reportingMta: hostname,
+      to: rec.mailFrom,
+      date: new Date(now),
+      messageId: `<${id}.dsn@${hostname}>`,
+      boundary: `=_sluice_dsn_${id}_${randomBytes(6).toString('hex')}`,
+      queueId: rec.id,
+      arrivalDate: new Date(rec.receivedAt),
+      envid: rec.dsn?.envid ?? null,
+      recipients,
+      originalHeaders: original.headers,
+      originalFull: original.full,
+    });
+    const route = selectRoute(model, domainOf(rec.mailFrom));
+    const rcpt: RcptState = {
+      address: rec.mailFrom,
+      route: { kind: route.kind, connector: route.kind === 'connector' ? route.connector.name : null, rule: route.rule },
+      status: 'pending',
+      attempts: 0,
+      lastError: null,
+      lastHost: null,
+      updatedAt: now,
+    };
+    const dsn: SpoolRecord = {
+      v: 1,
+      id,
+      receivedAt: now,
+      sessionId: `dsn-${rec.id}`,
+      client: { ip: '', helo: hostname, tls: false, inbound: null, matchedBy: `dsn for ${rec.id}` },
+      mailFrom: '',
+      size: raw.length,
+      status: 'active',
+      attempts: 0,
+      nextAttemptAt: now,
+      rcpts: [rcpt],
+    };
+    const body = await this.spool.openBody(id);
+    try {
+      await body.write(raw);
+    } catch (err) {
+      await body.abort();
+      throw err;
+    }
+    await this.spool.commit(dsn, body);
+    this.log.info(
+      {
+        stage: 'bounce',
+        queueId: rec.id,
+        dsnId: id,
+        to: rec.mailFrom,
+        actions: recipients.map((r) => `${r.address}:${r.action}:${r.status}`),
+        ret: original.full ? 'FULL' : 'HDRS',
+        route: rcpt.route,
+      },
+      'DSN queued',
+    );
+    return dsn;
+  }
+}

@@ -1,0 +1,128 @@
+// One outbound SMTP session (nodemailer's SMTPConnection) behind promises: open (connect, EHLO,
+// STARTTLS when offered), send transactions, RSET, QUIT. `closed` resolves once the socket is gone,
+// which is when the pool gives the connection slot back. Errors carry nodemailer's fields.
+import type { Readable } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import { factsFromSocket, type TlsFacts } from './tls-policy.js';
+
+const QUIT_TIMEOUT_MS = 5_000;
+
+export interface SmtpError extends Error {
+  code?: string;
+  responseCode?: number;
+  response?: string;
+  command?: string;
+  recipient?: string;
+  rejectedErrors?: SmtpError[];
+}
+
+export interface SendInfo {
+  accepted: string[];
+  rejected: string[];
+  rejectedErrors?: SmtpError[];
+  response: string;
+}
+
+export type SessionOptions = ConstructorParameters<typeof SMTPConnection>[0] & {};
+
+export class SmtpSession {
+  /** Transactions started on this connection (accepted or refused). */
+  messages = 0;
+  isClosed = false;
+  readonly closed: Promise<void>;
+  private idleTimer: NodeJS.Timeout | undefined;
+
+  private constructor(
+    private readonly conn: SMTPConnection,
+    /** Pool key of the target (ip:port). */
+    readonly key: string,
+    readonly plaintextFallback: boolean,
+  ) {
+    this.closed = new Promise((resolve) => {
+      conn.once('end', () => {
+        this.isClosed = true;
+        clearTimeout(this.idleTimer);
+        resolve();
+      });
+    });
+    // Errors after connect reach the caller through the send callback; open() keeps a no-op
+    // 'error' listener so a server dropping an idle session cannot crash the process.
+  }
+
+  static open(options: SessionOptions, key: string, plaintextFallback = false): Promise<SmtpSession> {
+    return new Promise((resolve, reject) => {
+      const conn = new SMTPConnection({ ...options, logger: false });
+      let settled = false;
+      const fail = (err: SmtpError) => {
+        if (settled) return;
+        settled = true;
+        // A socket error in the middle of STARTTLS is a failed handshake whatever nodemailer calls it
+        // (it reports a peer that hangs up mid-handshake as ESOCKET); the pool's TLS fallback keys on ETLS.
+        if (conn.upgrading && err.code !== 'ETLS') Object.assign(err, { originalCode: err.code, code: 'ETLS' });
+        conn.close();
+        reject(err);
+      };
+      // A late second 'error' (e.g. from the socket while closing) must not go unhandled.
+      conn.on('error', () => undefined);
+      conn.once('error', fail);
+      conn.once('end', () => fail(Object.assign(new Error('Connection closed unexpectedly'), { code: 'ECONNECTION', command: 'CONN' })));
+      conn.connect((err?: Error | null) => {
+        if (err) return fail(err);
+        if (settled) return;
+        settled = true;
+        conn.removeListener('error', fail);
+        resolve(new SmtpSession(conn, key, plaintextFallback));
+      });
+    });
+  }
+
+  /** TLS facts of the session; nodemailer keeps the upgraded socket in `_socket` (declared in its typings). */
+  tlsFacts(): TlsFacts {
+    const socket = this.conn.secure ? (this.conn._socket as TLSSocket) : null;
+    return factsFromSocket(socket);
+  }
+
+  get secure(): boolean {
+    return this.conn.secure;
+  }
+
+  send(envelope: { from: string; to: string[] }, body: Readable): Promise<SendInfo> {
+    this.messages++;
+    return new Promise((resolve, reject) => {
+      this.conn.send(envelope, body, (err, info) => (err ? reject(err) : resolve(info as unknown as SendInfo)));
+    });
+  }
+
+  reset(): Promise<void> {
+    return new Promise((resolve, reject) => this.conn.reset((err) => (err ? reject(err) : resolve())));
+  }
+
+  /** Parks the session; `onIdleExpired` runs if nobody takes it within `ms`. */
+  park(ms: number, onIdleExpired: () => void): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(onIdleExpired, ms);
+    this.idleTimer.unref();
+  }
+
+  unpark(): void {
+    clearTimeout(this.idleTimer);
+  }
+
+  /** Polite close: QUIT, then the socket ends; a server that never answers is cut off. */
+  quit(): void {
+    clearTimeout(this.idleTimer);
+    if (this.isClosed) return;
+    try {
+      this.conn.quit();
+    } catch {
+      this.conn.close();
+    }
+    setTimeout(() => this.conn.close(), QUIT_TIMEOUT_MS).unref();
+  }
+
+  close(): void {
+    clearTimeout(this.idleTimer);
+    this.conn.close();
+  }
+}

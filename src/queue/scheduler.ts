@@ -202,12 +202,15 @@ export class QueueManager {
       this.schedule(rec.id, rec.nextAttemptAt);
       return;
     }
-    this.records.delete(rec.id);
+    // Forget the record only once the spool agrees: if the disk refuses (full, read-only), the
+    // run fails, the record stays in memory and the same step is tried again later.
     if (rec.rcpts.some((r) => r.status === 'failed')) {
       await this.spool.moveToFailed(rec);
+      this.records.delete(rec.id);
       this.log.warn({ stage: 'queue', queueId: rec.id, nullSender: !rec.mailFrom }, 'message failed; kept in failed/');
     } else {
       await this.spool.remove(rec.id);
+      this.records.delete(rec.id);
       this.log.info({ stage: 'queue', queueId: rec.id }, 'message done');
     }
   }

@@ -1,16 +1,17 @@
 // A byte-exact SMTP client for tests that must send what real clients won't: bare LF,
 // pipelined commands, smuggling attempts, oversized SIZE= values. Every wait is bounded.
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 
 export class RawSmtp {
   private buf = '';
   private waiters: (() => void)[] = [];
   closed = false;
 
-  private constructor(readonly socket: net.Socket) {
-    socket.setEncoding('latin1');
-    socket.on('data', (d: string) => {
-      this.buf += d;
+  /** Wraps any duplex stream: a plain socket, or the TLS socket after a STARTTLS upgrade. */
+  constructor(readonly socket: Duplex) {
+    socket.on('data', (d: Buffer | string) => {
+      this.buf += typeof d === 'string' ? d : d.toString('latin1');
       this.notify();
     });
     socket.on('close', () => {
@@ -52,6 +53,11 @@ export class RawSmtp {
         });
       });
     }
+  }
+
+  /** Whatever arrived and was not consumed as a reply. */
+  pending(): string {
+    return this.buf;
   }
 
   write(data: string | Buffer): void {

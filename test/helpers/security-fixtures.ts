@@ -137,62 +137,11 @@ export function crashSigns(sluice: SluiceProcess): string[] {
   return signs;
 }
 
-/**
- * A minimal SMTP reply reader over any duplex stream: used after a STARTTLS upgrade, where RawSmtp's
- * plain socket can no longer be read. Waits are bounded like RawSmtp's.
- */
-export class Dialog {
-  private buf = '';
-  private wake: (() => void) | null = null;
-  closed = false;
-
-  constructor(readonly stream: Duplex) {
+/** RawSmtp over the TLS socket of an upgraded session, closed with the other tracked clients. */
+export class Dialog extends RawSmtp {
+  constructor(stream: Duplex) {
+    super(stream);
     track(this);
-    stream.on('data', (d: Buffer) => {
-      this.buf += d.toString('latin1');
-      this.wake?.();
-    });
-    stream.on('close', () => {
-      this.closed = true;
-      this.wake?.();
-    });
-    stream.on('error', () => undefined);
-  }
-
-  async reply(timeoutMs = 10_000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const m = /^(?:\d{3}-[^\n]*\n)*\d{3}(?: [^\n]*)?\r?\n/.exec(this.buf);
-      if (m) {
-        this.buf = this.buf.slice(m[0].length);
-        return m[0].trimEnd();
-      }
-      if (this.closed) return '';
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no SMTP reply within ${timeoutMs} ms (buffer: ${JSON.stringify(this.buf)})`);
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, left);
-        this.wake = () => {
-          clearTimeout(t);
-          this.wake = null;
-          r();
-        };
-      });
-    }
-  }
-
-  /** Whatever arrived and was not consumed as a reply. */
-  pending(): string {
-    return this.buf;
-  }
-
-  async cmd(line: string, timeoutMs?: number): Promise<string> {
-    this.stream.write(line + '\r\n');
-    return this.reply(timeoutMs);
-  }
-
-  close(): void {
-    this.stream.destroy();
   }
 }
 

@@ -82,7 +82,7 @@ async function probe(c: Case, t: string): Promise<{ relayReply: string }> {
   const relayReply = await d.cmd(`RCPT TO:<relay-${t}@fabrikam.com>`);
   assert.match(await d.cmd(`RCPT TO:<local-${t}@contoso.com>`), /^250 /);
   assert.match(await d.cmd('DATA'), /^354 /);
-  d.stream.write(`Subject: certificate ${t}\r\n\r\n${t}\r\n.\r\n`);
+  d.write(`Subject: certificate ${t}\r\n\r\n${t}\r\n.\r\n`);
   assert.match(await d.reply(), /^250 /);
   await d.cmd('QUIT');
   d.close();

@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import path from 'node:path';
 import { RawSmtp } from '../helpers/raw-smtp.js';
 import { delay, openSession, startGateway, stillServing, track, vmRssKb, waitForToken, withToken, type Gateway } from '../helpers/security-fixtures.js';
@@ -235,7 +236,7 @@ describe('connections and timeouts', () => {
       await c.cmd('DATA');
       c.write('Subject: vanishing\r\n\r\n' + 'v'.repeat(10_000));
       await delay(20);
-      c.socket.resetAndDestroy();
+      (c.socket as Socket).resetAndDestroy();
     }
     await delay(500);
     assert.deepEqual(spoolTmpFiles(), []);

@@ -12,10 +12,11 @@ WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
 COPY package.json ./
+COPY bin ./bin
 COPY config ./config
 RUN mkdir -p /var/spool/sluice && chown node:node /var/spool/sluice
 USER node
 VOLUME ["/var/spool/sluice"]
 EXPOSE 2525
-ENTRYPOINT ["node", "dist/src/cli/main.js"]
+ENTRYPOINT ["node", "bin/sluice.cjs"]
 CMD ["start", "--config", "/etc/sluice/sluice.yaml"]

@@ -1,4 +1,4 @@
-// Sluice as the relay under test: the real CLI (`dist/src/cli/main.js start`) as a child process
+// Sluice as the relay under test: the real CLI (`bin/sluice.cjs start`) as a child process
 // with a generated config — accepted domain contoso.com, one outbound connector
 // (allAcceptedDomains) to the sink as smart host, the durable fsync spool, log level warn.
 import { spawn } from 'node:child_process';
@@ -11,7 +11,7 @@ import { freePort, stopChild } from './tools.js';
 import { greets } from './smtp-client.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const CLI = path.join(REPO_ROOT, 'dist/src/cli/main.js');
+const CLI = path.join(REPO_ROOT, 'bin/sluice.cjs');
 const START_TIMEOUT_MS = 20_000;
 
 export interface SluiceRelay {

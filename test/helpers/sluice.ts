@@ -1,5 +1,5 @@
 // Runs the real daemon for integration tests: writes a YAML config into a temp dir, starts
-// `node dist/src/cli/main.js start` as a child process on a free loopback port, collects its
+// `node bin/sluice.cjs start` as a child process on a free loopback port, collects its
 // JSON log lines, and can stop it with SIGTERM or kill it with SIGKILL and start it again.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
@@ -11,7 +11,7 @@ import type { CertSet } from './certs.js';
 import { freePort } from './ports.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-export const CLI = path.join(REPO_ROOT, 'dist/src/cli/main.js');
+export const CLI = path.join(REPO_ROOT, 'bin/sluice.cjs');
 const START_TIMEOUT_MS = 15_000;
 
 export type LogLine = Record<string, unknown> & { msg?: string; stage?: string };

@@ -67,14 +67,14 @@ export function settings(): Settings {
   });
   return {
     messages: num('BENCH_MESSAGES', 5_000),
-    runs: num('BENCH_RUNS', 3),
+    runs: num('BENCH_RUNS', 5),
     tlsMessages: num('BENCH_TLS_MESSAGES', 1_000),
     latencyMessages: num('BENCH_LATENCY_MESSAGES', 1_000),
     warmup: num('BENCH_WARMUP', 300),
     idleSessions: num('BENCH_IDLE_SESSIONS', 1_000),
     bigMessageMb: num('BENCH_BIG_MB', 100),
     runTimeoutMs: num('BENCH_RUN_TIMEOUT_S', 180) * 1000,
-    deadlineMs: num('BENCH_DEADLINE_S', 900) * 1000,
+    deadlineMs: num('BENCH_DEADLINE_S', 1800) * 1000,
     cases,
     systems: (process.env.BENCH_SYSTEMS ?? 'ceiling,postfix,sluice').split(',').map((s) => s.trim()),
     sluiceNodeArgs: (process.env.BENCH_SLUICE_NODE_ARGS ?? '').split(' ').filter(Boolean),

@@ -99,3 +99,11 @@ test('--help lists every command', async () => {
   assert.equal(r.code, 0);
   for (const c of ['start', 'check', 'route']) assert.match(r.stdout, new RegExp(`^  ${c} `, 'm'));
 });
+
+test('start refuses to run without its TLS certificate instead of falling back to a built-in key', async () => {
+  const config = HYBRID.replace('listen: [{ host: 127.0.0.1, port: 2525 }]', 'listen: [{ host: 127.0.0.1, port: 0 }]');
+  await writeFile(path.join(dir, 'nocert.yaml'), config + `spool: { dir: ${path.join(dir, 'spool')} }\n`);
+  const r = await runCli(['start', '--config', path.join(dir, 'nocert.yaml')], dir);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /cannot start: cannot read TLS certificate: .*c\.crt/);
+});

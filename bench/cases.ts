@@ -70,7 +70,7 @@ export function settings(): Settings {
     runs: num('BENCH_RUNS', 5),
     tlsMessages: num('BENCH_TLS_MESSAGES', 1_000),
     latencyMessages: num('BENCH_LATENCY_MESSAGES', 1_000),
-    warmup: num('BENCH_WARMUP', 300),
+    warmup: num('BENCH_WARMUP', 1000),
     idleSessions: num('BENCH_IDLE_SESSIONS', 1_000),
     bigMessageMb: num('BENCH_BIG_MB', 100),
     runTimeoutMs: num('BENCH_RUN_TIMEOUT_S', 180) * 1000,

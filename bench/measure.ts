@@ -1,6 +1,7 @@
 // One case on one system: start the sink (smtp-sink, or the Node STARTTLS sink for TLS cases) and
 // the relay, warm up, then `runs` throughput runs (each timed until the SINK has every message)
 // and one latency run; CPU and peak RSS of the relay's processes from /proc.
+import { spawnSync } from 'node:child_process';
 import type { Case, Settings } from './cases.js';
 import { meter, type ProcSet } from './procs.js';
 import { runSmtpSource, startNodeSinkProcess, startSmtpSink, type Sink } from './tools.js';
@@ -84,6 +85,17 @@ export function median(xs: number[]): number {
   return percentile(xs, 50);
 }
 
+const SETTLE_MS = 500;
+
+/**
+ * Flushes dirty pages before a timed run: otherwise the writeback of the previous run's (or the
+ * previous system's) queue files lands in this run's fsyncs, and whichever relay runs second pays.
+ */
+async function settle(): Promise<void> {
+  spawnSync('sync', { timeout: 60_000 });
+  await new Promise((r) => setTimeout(r, SETTLE_MS));
+}
+
 export async function measure(system: System, c: Case, s: Settings, certs: Certs): Promise<Figures> {
   const sink = c.tls ? await startNodeSinkProcess(certs.cert, certs.key) : await startSmtpSink();
   const relay = await startRelay(system, sink, c, s, certs).catch(async (e) => {
@@ -95,6 +107,7 @@ export async function measure(system: System, c: Case, s: Settings, certs: Certs
   try {
     if (s.warmup) await drive(relay.port, sink, c, s.warmup, s);
     for (let r = 0; r < s.runs; r++) {
+      await settle();
       const m = relay.procs ? meter(relay.procs) : null;
       const t0 = performance.now();
       const n = c.tls ? s.tlsMessages : s.messages;

@@ -5,6 +5,7 @@
 import { createReadStream } from 'node:fs';
 import type { Resolver } from 'node:dns/promises';
 import type { Model, OutboundConnector } from '../domain/model.js';
+import { OUTBOUND_DEFAULTS } from '../domain/connector-defaults.js';
 import type { Logger } from '../observe/log.js';
 import { selectRoute } from '../routing/select-connector.js';
 import { normaliseDomain } from '../domain/match.js';
@@ -27,23 +28,12 @@ export interface RcptOutcome {
 
 /** Internet delivery by MX uses an implicit connector with opportunistic TLS. */
 const INTERNET: OutboundConnector = Object.freeze({
+  ...OUTBOUND_DEFAULTS,
   name: 'Internet (MX)',
-  enabled: true,
   connectorType: 'Partner',
-  allAcceptedDomains: false,
   recipientDomains: [],
   smartHosts: [],
   useMxRecord: true,
-  tlsSettings: null,
-  tlsDomain: null,
-  tlsCa: [],
-  tlsCert: null,
-  tlsKey: null,
-  isTransportRuleScoped: false,
-  cloudServicesMailEnabled: false,
-  maxMessagesPerConnection: 50,
-  maxConnections: 49,
-  comment: '',
 });
 
 const SMART_HOST_DEFAULT_PORT = 25;

@@ -1,6 +1,7 @@
 // Builds a complete, frozen runtime Model for unit tests from a few fields: connectors are given
 // with raw strings for domains and IPs and compiled with the same matchers config/compile.ts uses.
 // Independent of the YAML loader on purpose, so the pure core can be tested on its own.
+import { OUTBOUND_DEFAULTS } from '../../src/domain/connector-defaults.js';
 import { compileDomainPattern, compileIpRule } from '../../src/domain/match.js';
 import type {
   AcceptedDomain,
@@ -61,20 +62,8 @@ function smartHost(raw: string): SmartHost {
 export function outbound(spec: OutboundSpec): OutboundConnector {
   const { recipientDomains, smartHosts, ...rest } = spec;
   return {
-    enabled: true,
+    ...OUTBOUND_DEFAULTS,
     connectorType: 'OnPremises',
-    allAcceptedDomains: false,
-    useMxRecord: false,
-    tlsSettings: null,
-    tlsDomain: null,
-    tlsCa: [],
-    tlsCert: null,
-    tlsKey: null,
-    isTransportRuleScoped: false,
-    cloudServicesMailEnabled: false,
-    maxMessagesPerConnection: 50,
-    maxConnections: 49,
-    comment: '',
     ...rest,
     recipientDomains: (recipientDomains ?? []).map(compileDomainPattern),
     smartHosts: (smartHosts ?? ['mail.contoso.com']).map(smartHost),

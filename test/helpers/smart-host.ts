@@ -270,3 +270,14 @@ function peerCertificateOf(socket: TLSSocket): PeerCertificateInfo | undefined {
   if (socket.authorizationError) info.authorizationError = String(socket.authorizationError);
   return info;
 }
+
+/** Resolves with the first message `host` accepted for `rcpt`; fails the test after `timeoutMs`. */
+export async function arrivedFor(host: SmartHost, rcpt: string, timeoutMs = DEFAULT_WAIT_MS): Promise<ReceivedMessage> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const m = host.messages.find((x) => x.rcptTo.includes(rcpt));
+    if (m) return m;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${rcpt} did not arrive at ${host.host}:${host.port} within ${timeoutMs} ms`);
+}

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { makeCertSet, type CertSet } from '../helpers/certs.js';
-import { startSmartHost, type SmartHost } from '../helpers/smart-host.js';
+import { arrivedFor, startSmartHost, type SmartHost } from '../helpers/smart-host.js';
 import { startSluice, type LogLine, type SluiceProcess } from '../helpers/sluice.js';
 import { startDnsmasq, type DnsRecords, type DnsServer } from '../helpers/dnsmasq.js';
 import { freePort } from '../helpers/ports.js';
@@ -94,15 +94,7 @@ async function relay(s: SluiceProcess, to: string): Promise<void> {
   await send({ port: s.port, localAddress: '127.0.0.2', from: 'john@contoso.com', to: [to], raw });
 }
 
-async function arrived(host: SmartHost, rcpt: string, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const m = host.messages.find((x) => x.rcptTo.includes(rcpt));
-    if (m) return m;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return assert.fail(`${rcpt} did not arrive at ${host.host}:${host.port}`);
-}
+const arrived = (host: SmartHost, rcpt: string, timeoutMs = 10_000) => arrivedFor(host, rcpt, timeoutMs);
 
 const has = (host: SmartHost, rcpt: string) => host.messages.some((m) => m.rcptTo.includes(rcpt));
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { makeCertSet, type CertSet } from '../helpers/certs.js';
-import { startSmartHost, type SmartHost } from '../helpers/smart-host.js';
+import { arrivedFor, startSmartHost, type SmartHost } from '../helpers/smart-host.js';
 import { startSluice, type LogLine, type SluiceProcess } from '../helpers/sluice.js';
 import { startFakeSmtp, type FakeSmtp } from '../helpers/fake-smtp.js';
 import { message, send } from '../helpers/clients.js';
@@ -75,15 +75,7 @@ async function relay(to: string): Promise<void> {
   await send({ port: sluice.port, localAddress: '127.0.0.2', from: 'john@contoso.com', to: [to], raw });
 }
 
-async function arrived(host: SmartHost, rcpt: string, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const m = host.messages.find((x) => x.rcptTo.includes(rcpt));
-    if (m) return m;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.fail(`${rcpt} did not arrive at ${host.host}:${host.port}`);
-}
+const arrived = (host: SmartHost, rcpt: string, timeoutMs = 10_000) => arrivedFor(host, rcpt, timeoutMs);
 
 const deferral = (rcpt: string) => (l: LogLine) => l.msg === 'delivery deferred' && l.rcpt === rcpt;
 

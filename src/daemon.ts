@@ -5,7 +5,7 @@ import type { Model } from './domain/model.js';
 import { loadConfigFile, ConfigError, formatIssues } from './config/load.js';
 import { ensureDevCertificates } from './certs/dev-certs.js';
 import { createLogger, type Logger } from './observe/log.js';
-import { Spool } from './queue/spool.js';
+import { FileSpool } from './queue/file-spool.js';
 import { QueueManager } from './queue/scheduler.js';
 import { Deliverer } from './delivery/deliver.js';
 import { Pools } from './delivery/pools.js';
@@ -33,8 +33,8 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
   }
   let resolver = makeResolver(model);
   const getModel = () => model;
-  const spool = new Spool(model.spool.dir, log);
-  await spool.init();
+  const spool = new FileSpool(model.spool.dir, log);
+  await spool.open();
   const pools = new Pools(() => model.server.hostname, log);
   const queue = new QueueManager(spool, new Deliverer(pools, getModel, () => resolver, log), getModel, log);
   const listener = new Listener({ getModel, spool, log, onQueued: (r) => queue.enqueue(r) });

@@ -1,7 +1,6 @@
 // Queues a DSN for a spooled message: reads the original headers (or the whole message for
 // RET=FULL failures) from the spool, renders the report, and commits it to the spool as a new
 // message from <> to the original sender, routed like any other mail. Returns its record.
-import { open } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import type { Model } from '../domain/model.js';
 import type { Logger } from '../observe/log.js';
@@ -16,20 +15,13 @@ const HEADER_READ_LIMIT_BYTES = 256 * 1024;
 /** RET=FULL returns the message only up to this size; larger ones get their headers back. */
 const FULL_RETURN_LIMIT_BYTES = 10 * 1024 * 1024;
 
-async function readOriginal(path: string, full: boolean): Promise<{ headers: Buffer; full: Buffer | null }> {
-  const fh = await open(path, 'r');
-  try {
-    const size = (await fh.stat()).size;
-    if (full && size <= FULL_RETURN_LIMIT_BYTES) {
-      const all = await fh.readFile();
-      return { headers: headerBlock(all), full: all };
-    }
-    const buf = Buffer.alloc(Math.min(size, HEADER_READ_LIMIT_BYTES));
-    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-    return { headers: headerBlock(buf.subarray(0, bytesRead)), full: null };
-  } finally {
-    await fh.close();
+async function readOriginal(spool: Spool, rec: SpoolRecord, full: boolean): Promise<{ headers: Buffer; full: Buffer | null }> {
+  const size = rec.size + Buffer.byteLength(rec.headers ?? '', 'latin1');
+  if (full && size <= FULL_RETURN_LIMIT_BYTES) {
+    const all = await spool.readHead(rec, size);
+    return { headers: headerBlock(all), full: all };
   }
+  return { headers: headerBlock(await spool.readHead(rec, HEADER_READ_LIMIT_BYTES)), full: null };
 }
 
 /** The header block up to (not including) the blank line that ends it. */
@@ -59,7 +51,7 @@ export class Bouncer {
     if (!rec.mailFrom) throw new Error('a DSN is never sent for a null-sender message');
     const model = this.getModel();
     const failed = recipients.some((r) => r.action === 'failed');
-    const original = await readOriginal(this.spool.bodyPath(rec.id), failed && rec.dsn?.ret === 'FULL');
+    const original = await readOriginal(this.spool, rec, failed && rec.dsn?.ret === 'FULL');
     const id = this.spool.newId();
     const hostname = model.server.hostname;
     const raw = renderDsn({
@@ -98,14 +90,14 @@ export class Bouncer {
       nextAttemptAt: now,
       rcpts: [rcpt],
     };
-    const body = await this.spool.openBody(id);
+    const body = await this.spool.create(id);
     try {
       await body.write(raw);
     } catch (err) {
       await body.abort();
       throw err;
     }
-    await this.spool.commit(dsn, body);
+    await body.commit(dsn);
     this.log.info(
       {
         stage: 'bounce',

@@ -7,8 +7,8 @@ import { ConfigError, formatIssues, loadConfigFile } from '../config/load.js';
 import { createLogger } from '../observe/log.js';
 import { applyOffline } from '../queue/offline.js';
 import { controlRequest, type ControlOp, type ControlRequest, type ControlResponse } from '../queue/control.js';
-import { findRecord, isQueueId, QUEUE_STATUSES, queueStatus, rcptConnector, readHeaders, scanSpool, type QueueStatus, type ScanStats } from '../queue/scan.js';
-import { Spool } from '../queue/spool.js';
+import { findRecord, isQueueId, QUEUE_STATUSES, queueStatus, rcptConnector, headerText, HEADER_READ_LIMIT_BYTES, scanSpool, type QueueStatus, type ScanStats } from '../queue/scan.js';
+import { FileSpool } from '../queue/file-spool.js';
 import { jsonEntry, LIST_HEADER, listEntry, showText } from './queue-format.js';
 
 export const QUEUE_HELP = `Usage: sluice queue <subcommand> [--config FILE] [options]
@@ -140,8 +140,8 @@ async function show(spoolDir: string, id: string, json: boolean): Promise<number
   const found = await findRecord(spoolDir, id);
   if (!found) return fail(`queue: no message ${id}`);
   const { record, area } = found;
-  const spool = new Spool(spoolDir, createLogger('silent'));
-  const headers = await readHeaders(spool.bodyPath(id, area === 'failed' ? spool.failedDir : spool.queueDir));
+  const spool = new FileSpool(spoolDir, createLogger('silent'));
+  const headers = headerText(await spool.readHead(record, HEADER_READ_LIMIT_BYTES, area).catch(() => null));
   const now = Date.now();
   const status = queueStatus(record, area, now);
   process.stdout.write(json ? JSON.stringify({ ...jsonEntry(record, status, now), headers }) + '\n' : showText(record, status, now, headers));
@@ -171,7 +171,7 @@ async function send(spoolDir: string, req: ControlRequest): Promise<Sent> {
   try {
     const reply = await controlRequest(spoolDir, req);
     if (reply.mode === 'daemon') return reply;
-    const response = await applyOffline(new Spool(spoolDir, createLogger('silent')), req);
+    const response = await applyOffline(new FileSpool(spoolDir, createLogger('silent')), req);
     return { mode: 'offline', reason: reply.reason, response };
   } catch (err) {
     return { mode: 'none', response: { ok: false, code: 'E_INTERNAL', error: `queue: ${(err as Error).message}` } };

@@ -2,7 +2,7 @@
 // (routing runs again on the live config), resolves each route's hosts, tries them in order with
 // failover and dead-host memory, and returns one classified outcome per recipient. No spool writes
 // here; the scheduler applies the outcomes.
-import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
 import type { Resolver } from 'node:dns/promises';
 import type { Model, OutboundConnector } from '../domain/model.js';
 import { OUTBOUND_DEFAULTS } from '../domain/connector-defaults.js';
@@ -61,7 +61,7 @@ export class Deliverer {
     private readonly log?: Logger,
   ) {}
 
-  async deliver(record: SpoolRecord, bodyPath: string): Promise<RcptOutcome[]> {
+  async deliver(record: SpoolRecord, body: () => Readable): Promise<RcptOutcome[]> {
     const model = this.getModel();
     const groups = new Map<string, Group>();
     const out: RcptOutcome[] = [];
@@ -85,7 +85,7 @@ export class Deliverer {
       g.rcpts.push(r.address);
       groups.set(key, g);
     }
-    const results = await Promise.all([...groups.values()].map((g) => this.deliverGroup(model, record, bodyPath, g)));
+    const results = await Promise.all([...groups.values()].map((g) => this.deliverGroup(model, record, body, g)));
     return out.concat(...results);
   }
 
@@ -109,7 +109,7 @@ export class Deliverer {
       : { action: 'defer', rule, status: list.status, diagnostic: list.error };
   }
 
-  private async deliverGroup(model: Model, record: SpoolRecord, bodyPath: string, g: Group): Promise<RcptOutcome[]> {
+  private async deliverGroup(model: Model, record: SpoolRecord, body: () => Readable, g: Group): Promise<RcptOutcome[]> {
     const targets = await this.targets(model, g);
     if (!Array.isArray(targets)) {
       return g.rcpts.map((address) => ({ address, outcome: targets, connector: g.connector.name, host: null }));
@@ -119,7 +119,7 @@ export class Deliverer {
     for (let i = 0; i < targets.length && remaining.length; i++) {
       const target = targets[i]!;
       const lastHost = i === targets.length - 1;
-      const results = await this.attempt(record, bodyPath, g.connector, target, remaining);
+      const results = await this.attempt(record, body, g.connector, target, remaining);
       this.noteHealth(g.connector, target, results);
       const next: string[] = [];
       for (const [address, res] of results) {
@@ -149,14 +149,14 @@ export class Deliverer {
   /** One SMTP transaction through the connector's pool; returns each recipient's raw result. */
   private async attempt(
     record: SpoolRecord,
-    bodyPath: string,
+    body: () => Readable,
     connector: OutboundConnector,
     target: TargetHost,
     rcpts: string[],
   ): Promise<Map<string, AttemptResult>> {
     const results = new Map<string, AttemptResult>();
     try {
-      const info = await this.pools.send(connector, target, { from: record.mailFrom, to: rcpts }, () => createReadStream(bodyPath));
+      const info = await this.pools.send(connector, target, { from: record.mailFrom, to: rcpts }, body);
       const rejected = new Map((info.rejectedErrors ?? []).map((e) => [String(e.recipient), e]));
       for (const a of rcpts) {
         const e = rejected.get(a);

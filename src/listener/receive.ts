@@ -1,9 +1,9 @@
-// DATA: streams the message into the spool with the Received header in front, refuses bare
+// DATA: streams the message into the spool (our Received header goes with the record), refuses bare
 // CR/LF (554 5.6.11) and oversized messages (552 5.3.4), and resolves with the committed record
 // only once it is on disk. Storage failures answer 4xx (452 4.3.1 when the disk is full).
 import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { Model } from '../domain/model.js';
-import type { Spool, BodyWriter } from '../queue/spool.js';
+import type { Spool, MessageWriter } from '../queue/spool.js';
 import type { SpoolRecord, RcptState } from '../queue/record.js';
 import type { Logger } from '../observe/log.js';
 import type { SessionState } from './server.js';
@@ -39,9 +39,9 @@ export async function receiveMessage(
   const id = spool.newId();
   const rcpts = session.envelope.rcptTo.map((r) => r.address);
   const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
-  let body: BodyWriter;
+  let body: MessageWriter;
   try {
-    body = await spool.openBody(id);
+    body = await spool.create(id);
   } catch (err) {
     await drain(stream);
     log.error({ stage: 'spool', sessionId: session.id, queueId: id, err: (err as Error).message }, 'spool open failed');
@@ -61,11 +61,6 @@ export async function receiveMessage(
     singleRcpt: rcpts.length === 1 ? (rcpts[0] ?? null) : null,
     date: new Date(),
   });
-  try {
-    await body.write(Buffer.from(header, 'latin1'));
-  } catch (err) {
-    writeError = err;
-  }
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       guard.scan(chunk);
@@ -116,6 +111,9 @@ export async function receiveMessage(
     attempts: 0,
     nextAttemptAt: now,
     ...(session.envelope.dsn ? { dsn: { ret: session.envelope.dsn.ret, envid: session.envelope.dsn.envid } } : {}),
+    // Our Received: line is stored with the record and put in front at every read, so the
+    // stored bytes are exactly what the client sent.
+    headers: header,
     rcpts: rcpts.map((address): RcptState => {
       const d = st.decisions.get(address);
       const route = d?.route;
@@ -137,7 +135,7 @@ export async function receiveMessage(
     }),
   };
   try {
-    await spool.commit(record, body);
+    await body.commit(record);
   } catch (err) {
     log.error({ stage: 'spool', sessionId: session.id, queueId: id, err: (err as Error).message }, 'spool commit failed');
     throw storageError(err);

@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Logger } from '../observe/log.js';
 import type { Spool } from './spool.js';
 import { isQueueId } from './scan.js';
-import { deleteFailed, whyMissing } from './offline.js';
+import { whyMissing } from './offline.js';
 
 export const CONTROL_SOCKET_NAME = 'control.sock';
 /** sun_path is 108 bytes on Linux including the terminating NUL. */
@@ -173,7 +173,7 @@ export class ControlServer {
       return { ok: true, id };
     }
     // Not in the daemon's memory: failed/ is outside the scheduler, so delete works on files there.
-    if (r.op === 'delete' && (await deleteFailed(this.spool, id))) return { ok: true, id, note: 'removed from failed/' };
+    if (r.op === 'delete' && (await this.spool.removeFailed(id))) return { ok: true, id, note: 'removed from failed/' };
     return whyMissing(this.spool, id);
   }
 }

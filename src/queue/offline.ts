@@ -1,31 +1,18 @@
 // Queue changes applied straight to the spool files when no daemon runs (the queue tools' offline
 // mode), with the daemon's own atomic write (Spool.update: tmp + fsync + rename + dir fsync). The
 // daemon takes the new state up at its next start. Safe only because no daemon is running.
-import { promises as fs } from 'node:fs';
 import type { ControlRequest, ControlResponse } from './control.js';
 import { pendingRcpts, type SpoolRecord } from './record.js';
 import { QueueManager } from './scheduler.js';
-import { scanSpool } from './scan.js';
 import type { Spool } from './spool.js';
 
 /** The answer for an id the queue does not hold: failed already, or unknown. */
 export async function whyMissing(spool: Spool, id: string): Promise<ControlResponse> {
-  const failed = await fs.stat(spool.recordPath(id, spool.failedDir)).catch(() => null);
+  const failed = await spool.readRecord(id, 'failed');
   if (failed) return { ok: false, code: 'E_FAILED_MESSAGE', error: `queue: ${id} has already failed (kept in failed/); only delete applies` };
   return { ok: false, code: 'E_NOT_FOUND', error: `queue: no message ${id}` };
 }
 
-/** Removes a message kept in failed/ (record first, as Spool.remove does); false if absent. */
-export async function deleteFailed(spool: Spool, id: string): Promise<boolean> {
-  try {
-    await fs.unlink(spool.recordPath(id, spool.failedDir));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
-  }
-  await fs.unlink(spool.bodyPath(id, spool.failedDir)).catch(() => undefined);
-  return true;
-}
 
 export async function applyOffline(spool: Spool, req: ControlRequest): Promise<ControlResponse> {
   const now = Date.now();
@@ -34,7 +21,7 @@ export async function applyOffline(spool: Spool, req: ControlRequest): Promise<C
   const id = req.id!;
   const rec = await spool.readRecord(id);
   if (!rec) {
-    if (req.op === 'delete' && (await deleteFailed(spool, id))) return { ok: true, id, note: 'removed from failed/' };
+    if (req.op === 'delete' && (await spool.removeFailed(id))) return { ok: true, id, note: 'removed from failed/' };
     return whyMissing(spool, id);
   }
   switch (req.op) {
@@ -75,7 +62,7 @@ function markBounced(rec: SpoolRecord, now: number): SpoolRecord {
 async function retryAllOffline(spool: Spool, now: number): Promise<number> {
   // Rewriting records while the directory is read may show a name twice; count each id once.
   const seen = new Set<string>();
-  for await (const rec of scanSpool(spool.dir, 'queue')) {
+  for await (const rec of spool.list('queue')) {
     if (seen.has(rec.id) || rec.status !== 'active') continue;
     seen.add(rec.id);
     await spool.update({ ...rec, nextAttemptAt: now });

@@ -6,8 +6,12 @@ export type RecordStatus = 'active' | 'hold' | 'failed';
 
 export interface RcptState {
   address: string;
-  /** Outbound decision taken at receipt (for display); delivery routes again on the live config. */
-  route: { kind: string; connector: string | null; rule: string };
+  /**
+   * Outbound decision taken at receipt. Unless `explicit` (set by a mail-flow rule: "route via
+   * connector"), delivery routes again on the live config at each attempt, so fixing a connector
+   * fixes its queue; an explicit route is honoured as given.
+   */
+  route: { kind: string; connector: string | null; rule: string; explicit?: boolean };
   status: RcptStatus;
   attempts: number;
   lastError: string | null;
@@ -29,6 +33,7 @@ export interface SpoolRecord {
   sessionId: string;
   client: { ip: string; helo: string; tls: boolean; inbound: string | null; matchedBy: string | null };
   mailFrom: string;
+  /** Bytes of the received message as stored (without `headers`). */
   size: number;
   status: RecordStatus;
   attempts: number;
@@ -37,6 +42,12 @@ export interface SpoolRecord {
   /** When the one delay warning (delivery.delayWarning) went out, if it did. */
   delayWarnedAt?: number;
   rcpts: RcptState[];
+  /**
+   * Header lines Sluice adds (Received:, later Authentication-Results and rule edits), CRLF
+   * terminated. Stored with the record and put in front of the received bytes whenever the
+   * message is read, so the received bytes stay exactly as received (DKIM-safe).
+   */
+  headers?: string;
 }
 
 export const pendingRcpts = (r: SpoolRecord): RcptState[] => r.rcpts.filter((x) => x.status === 'pending');

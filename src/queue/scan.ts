@@ -9,7 +9,8 @@ import { parseRecord, pendingRcpts, type SpoolRecord } from './record.js';
 export type QueueStatus = 'active' | 'deferred' | 'hold' | 'failed';
 export const QUEUE_STATUSES: readonly QueueStatus[] = ['active', 'deferred', 'hold', 'failed'];
 
-export type SpoolArea = 'queue' | 'failed';
+import type { ScanStats, SpoolArea } from './spool.js';
+export type { ScanStats, SpoolArea } from './spool.js';
 
 const DIR_BUFFER_ENTRIES = 256;
 const ID_PATTERN = /^[A-Za-z0-9]+$/;
@@ -31,10 +32,6 @@ export function rcptConnector(r: SpoolRecord['rcpts'][number]): string {
   return r.route?.kind === 'mx' ? 'MX' : (r.route?.kind ?? 'unknown');
 }
 
-export interface ScanStats {
-  /** Records that failed to parse (the daemon quarantines these at its next start). */
-  unreadable: number;
-}
 
 /**
  * Yields every committed record of one spool area. A record that vanishes between the directory
@@ -79,17 +76,13 @@ export async function findRecord(spoolDir: string, id: string): Promise<{ record
   return null;
 }
 
-/** The body's header block (up to the first empty line), bounded so a huge message costs little. */
-export async function readHeaders(bodyPath: string, maxBytes = 64 * 1024): Promise<string | null> {
-  const fh = await fs.open(bodyPath, 'r').catch(() => null);
-  if (!fh) return null;
-  try {
-    const buf = Buffer.alloc(maxBytes);
-    const { bytesRead } = await fh.read(buf, 0, maxBytes, 0);
-    const text = buf.subarray(0, bytesRead).toString('utf8');
-    const end = text.search(/\r?\n\r?\n/);
-    return end === -1 ? text : text.slice(0, end);
-  } finally {
-    await fh.close();
-  }
+/** How much of a message `queue show` reads for its header block. */
+export const HEADER_READ_LIMIT_BYTES = 64 * 1024;
+
+/** The header block (up to the first empty line) of the start of a message. */
+export function headerText(head: Buffer | null): string | null {
+  if (!head) return null;
+  const text = head.toString('utf8');
+  const end = text.search(/\r?\n\r?\n/);
+  return end === -1 ? text : text.slice(0, end);
 }

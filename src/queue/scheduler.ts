@@ -114,7 +114,7 @@ export class QueueManager {
   private async run(rec: SpoolRecord): Promise<void> {
     const model = this.getModel();
     // A record with nothing pending still runs: it owes a DSN that an earlier run could not queue.
-    const outcomes = pendingRcpts(rec).length ? await this.deliverer.deliver(rec, this.spool.bodyPath(rec.id)) : [];
+    const outcomes = pendingRcpts(rec).length ? await this.deliverer.deliver(rec, () => this.spool.body(rec)) : [];
     const now = Date.now();
     if (outcomes.length) rec.attempts++;
     const replies = new Map<string, string>();

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { QueueManager } from '../../src/queue/scheduler.js';
-import { Spool } from '../../src/queue/spool.js';
+import { FileSpool } from '../../src/queue/file-spool.js';
 import type { SpoolRecord } from '../../src/queue/record.js';
 import type { Deliverer, RcptOutcome } from '../../src/delivery/deliver.js';
 import { buildModel } from '../helpers/model-builder.js';
@@ -30,9 +30,9 @@ const deferAll = {
   },
 } as unknown as Deliverer;
 
-async function setup(mailFrom: string): Promise<{ q: QueueManager; spool: Spool; id: string }> {
-  const spool = new Spool(await mkdtemp(path.join(tmpdir(), 'sluice-q-')), log);
-  await spool.init();
+async function setup(mailFrom: string): Promise<{ q: QueueManager; spool: FileSpool; id: string }> {
+  const spool = new FileSpool(await mkdtemp(path.join(tmpdir(), 'sluice-q-')), log);
+  await spool.open();
   const q = new QueueManager(spool, deferAll, () => model, log);
   const id = spool.newId();
   const now = Date.now();

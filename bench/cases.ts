@@ -55,6 +55,8 @@ export interface Settings {
   /** Which systems to run: ceiling, postfix, sluice. */
   systems: string[];
   sluiceNodeArgs: string[];
+  /** server.limits.greetingDelay for the Sluice column (a duration such as "100ms"); null = the default, 0. */
+  sluiceGreetingDelay: string | null;
 }
 
 export function settings(): Settings {
@@ -78,5 +80,6 @@ export function settings(): Settings {
     cases,
     systems: (process.env.BENCH_SYSTEMS ?? 'ceiling,postfix,sluice').split(',').map((s) => s.trim()),
     sluiceNodeArgs: (process.env.BENCH_SLUICE_NODE_ARGS ?? '').split(' ').filter(Boolean),
+    sluiceGreetingDelay: process.env.BENCH_GREETING_DELAY || null,
   };
 }

@@ -43,7 +43,7 @@ async function startRelay(system: System, sink: Sink, c: Case, s: Settings, cert
     const pf = await startPostfixRelay(sink.port, c.tls ? { serverCert: certs.cert, serverKey: certs.key } : undefined);
     return { port: pf.port, procs: { session: pf.masterPid }, stop: () => pf.stop(), describe: () => '' };
   }
-  const sl = await startSluiceRelay({ sinkPort: sink.port, nodeArgs: s.sluiceNodeArgs });
+  const sl = await startSluiceRelay({ sinkPort: sink.port, nodeArgs: s.sluiceNodeArgs, greetingDelay: s.sluiceGreetingDelay });
   return {
     port: sl.port,
     procs: { pid: sl.pid },

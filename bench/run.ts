@@ -78,8 +78,8 @@ async function main(): Promise<void> {
   const started = Date.now();
   console.log('# Sluice benchmark\n');
   console.log(machine());
-  console.log(`- settings: ${s.messages} messages per run (TLS cases: ${s.tlsMessages}) × ${s.runs} runs (median), ${s.warmup} warm-up, ${s.latencyMessages} messages in the latency run, one message per connection`);
-  console.log(`- command: BENCH_CASES=${process.env.BENCH_CASES ?? 'headline'} BENCH_MESSAGES=${s.messages} BENCH_TLS_MESSAGES=${s.tlsMessages} BENCH_LATENCY_MESSAGES=${s.latencyMessages} BENCH_RUNS=${s.runs} npm run bench\n`);
+  console.log(`- settings: ${s.messages} messages per run (TLS cases: ${s.tlsMessages}) × ${s.runs} runs (median), ${s.warmup} warm-up, ${s.latencyMessages} messages in the latency run, one message per connection${s.sluiceGreetingDelay ? `, Sluice with greetingDelay ${s.sluiceGreetingDelay}` : ''}`);
+  console.log(`- command: BENCH_CASES=${process.env.BENCH_CASES ?? 'headline'} BENCH_MESSAGES=${s.messages} BENCH_TLS_MESSAGES=${s.tlsMessages} BENCH_LATENCY_MESSAGES=${s.latencyMessages} BENCH_RUNS=${s.runs}${s.sluiceGreetingDelay ? ` BENCH_GREETING_DELAY=${s.sluiceGreetingDelay}` : ''} npm run bench\n`);
   const certs = makeCerts();
   const rows: Figures[] = [];
   try {

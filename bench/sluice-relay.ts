@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { freePort, stopChild } from './tools.js';
 import { greets } from './smtp-client.js';
+import { parseDuration } from '../src/config/units.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = path.join(REPO_ROOT, 'bin/sluice.cjs');
@@ -30,6 +31,8 @@ export interface SluiceOptions {
   /** Extra node flags, e.g. --cpu-prof. */
   nodeArgs?: string[];
   logLevel?: string;
+  /** server.limits.greetingDelay, e.g. "100ms"; null or absent = the default (0, greet at once). */
+  greetingDelay?: string | null;
 }
 
 export async function startSluiceRelay(o: SluiceOptions): Promise<SluiceRelay> {
@@ -42,7 +45,10 @@ export async function startSluiceRelay(o: SluiceOptions): Promise<SluiceRelay> {
       listen: [{ host: '127.0.0.1', port }],
       tls: { cert: path.join(certDir, 'server.crt'), key: path.join(certDir, 'server.key'), clientCa: [path.join(certDir, 'ca.crt')], generateDevCertificates: true },
       // Room for the idle-session and 100 MB cases; one message per connection as smtp-source sends.
-      limits: { maxMessageSize: '200MB', maxRecipients: 100, maxConnections: 1500, maxConnectionsPerIp: 1500, maxMessagesPerConnection: 1000, idleTimeout: '120s' },
+      limits: {
+        maxMessageSize: '200MB', maxRecipients: 100, maxConnections: 1500, maxConnectionsPerIp: 1500, maxMessagesPerConnection: 1000, idleTimeout: '120s',
+        ...(o.greetingDelay ? { greetingDelay: o.greetingDelay } : {}),
+      },
     },
     spool: { dir: path.join(dir, 'spool') },
     delivery: { mxPort: 25, retry: { initial: '1s', max: '2s', lifetime: '1h' } },
@@ -68,7 +74,9 @@ export async function startSluiceRelay(o: SluiceOptions): Promise<SluiceRelay> {
   proc.stdout!.setEncoding('utf8').on('data', take);
   proc.stderr!.setEncoding('utf8').on('data', take);
   const deadline = Date.now() + START_TIMEOUT_MS;
-  while (!(await greets(port))) {
+  // With a greeting delay the probe has to wait that long for its 220.
+  const probeMs = 1_000 + (o.greetingDelay ? parseDuration(o.greetingDelay) : 0);
+  while (!(await greets(port, probeMs))) {
     if (proc.exitCode !== null || Date.now() > deadline) {
       proc.kill('SIGKILL');
       throw new Error(`sluice did not start: ${out}`);

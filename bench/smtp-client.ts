@@ -166,11 +166,11 @@ export async function runClient(load: ClientLoad): Promise<ClientResult> {
 }
 
 /** True once something on `port` answers with a 220 greeting. */
-export function greets(port: number): Promise<boolean> {
+export function greets(port: number, timeoutMs = 1_000): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect({ host: '127.0.0.1', port });
     const done = (ok: boolean) => (s.destroy(), resolve(ok));
-    s.setTimeout(1_000, () => done(false));
+    s.setTimeout(timeoutMs, () => done(false));
     s.once('error', () => done(false));
     s.setEncoding('latin1').once('data', (c: string) => done(c.startsWith('220')));
   });

@@ -80,6 +80,14 @@ function checkOutbound(c: OutboundConfig, at: KeyPath, report: Report): void {
   if (c.tlsKey !== null && c.tlsCert === null) report([...at, 'tlsKey'], 'tlsKey needs tlsCert');
 }
 
+function checkLimits(config: Config, report: Report): void {
+  const { greetingDelay, idleTimeout } = config.server.limits;
+  // The idle timer runs from the connect, and a polite client is silent until the 220.
+  if (greetingDelay >= idleTimeout) {
+    report(['server', 'limits', 'greetingDelay'], 'greetingDelay must be shorter than idleTimeout, or every client that waits for the greeting is dropped');
+  }
+}
+
 function checkDelivery(config: Config, report: Report): void {
   const { initial, max } = config.delivery.retry;
   if (initial > max) report(['delivery', 'retry', 'initial'], 'the initial retry interval is longer than retry.max');
@@ -105,7 +113,7 @@ function buildOutbound(c: OutboundConfig): OutboundConnector {
 
 function build(config: Config, source: string): Model {
   const { server, delivery } = config;
-  const { idleTimeout, ...limits } = server.limits;
+  const { idleTimeout, greetingDelay, ...limits } = server.limits;
   return {
     source,
     server: {
@@ -117,7 +125,7 @@ function build(config: Config, source: string): Model {
         clientCa: server.tls.clientCa.map(abs),
         generateDevCertificates: server.tls.generateDevCertificates,
       },
-      limits: { ...limits, idleTimeoutMs: idleTimeout },
+      limits: { ...limits, idleTimeoutMs: idleTimeout, greetingDelayMs: greetingDelay },
     },
     spool: { dir: abs(config.spool.dir) },
     dns: config.dns,
@@ -151,6 +159,7 @@ export function compileConfig(config: Config, source: string): CompileResult {
   checkUniqueNames(config.outboundConnectors, 'outboundConnectors', report);
   config.inboundConnectors.forEach((c, i) => checkInbound(c, ['inboundConnectors', i], config, accepted, report));
   config.outboundConnectors.forEach((c, i) => checkOutbound(c, ['outboundConnectors', i], report));
+  checkLimits(config, report);
   checkDelivery(config, report);
   if (issues.length > 0) return { ok: false, issues };
   // structuredClone: the Model must share nothing with the parse result the caller may still hold.

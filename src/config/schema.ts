@@ -63,6 +63,8 @@ const duration = parsed((v) => {
   if (ms <= 0) throw new Error(`"${v}" must be longer than zero`);
   return ms;
 }, 'string-or-number');
+/** A duration that may be 0 (off). */
+const durationOrZero = parsed(parseDuration, 'string-or-number');
 const port = (min: number) => z.number().int().min(min).max(65535);
 
 export const CONNECTOR_TYPES = ['OnPremises', 'Partner'] as const;
@@ -89,6 +91,7 @@ const limitsSchema = z
     maxConnectionsPerIp: count(50),
     maxMessagesPerConnection: count(50),
     idleTimeout: duration.default('60s'),
+    greetingDelay: durationOrZero.default(0), // must stay below idleTimeout: see compile.ts
   })
   .strict();
 

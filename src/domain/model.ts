@@ -82,6 +82,8 @@ export interface ServerLimits {
   readonly maxConnectionsPerIp: number;
   readonly maxMessagesPerConnection: number;
   readonly idleTimeoutMs: number;
+  /** Pause before the 220; a client that talks during it gets 421 (0 = greet at once, no check). */
+  readonly greetingDelayMs: number;
 }
 
 export interface Model {

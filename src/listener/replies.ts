@@ -1,8 +1,7 @@
 // The one place where a Verdict (or a local failure) becomes an SMTP reply for smtp-server.
-// smtp-server prefixes its own default enhanced code to a hook's error message; our replies
-// carry EOP's codes (5.7.64, 5.7.51, …), so a message that already starts with an enhanced
-// code is sent as-is (see installEnhancedCodePassthrough).
-import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+// Our replies carry their own enhanced status code (EOP's 5.7.64, 5.7.51, …) at the start of the
+// message; smtp-server would put its default code in front of it, so SluiceConnection.send()
+// (connection.ts) sends a message that carriesEnhancedCode() as it is.
 import type { Refuse, ReplyCode } from '../domain/verdict.js';
 
 export interface SmtpReplyError extends Error {
@@ -18,17 +17,8 @@ export function replyError(code: ReplyCode, enhanced: string, text: string): Smt
 export const verdictError = (v: Refuse): SmtpReplyError => replyError(v.code, v.enhanced, v.text);
 
 const HAS_ENHANCED = /^[245]\.\d{1,3}\.\d{1,3} /;
-let installed = false;
 
-export function installEnhancedCodePassthrough(): void {
-  if (installed) return;
-  installed = true;
-  const proto = SMTPConnection.prototype as unknown as {
-    send(code: number, data: unknown, context?: unknown): void;
-  };
-  const original = proto.send;
-  proto.send = function (this: unknown, code: number, data: unknown, context?: unknown) {
-    const own = typeof data === 'string' && HAS_ENHANCED.test(data);
-    return original.call(this, code, data, own ? false : context);
-  };
+/** True for a single-line reply text that starts with an RFC 3463 code, as replyError() builds them. */
+export function carriesEnhancedCode(data: unknown): boolean {
+  return typeof data === 'string' && HAS_ENHANCED.test(data);
 }

@@ -2,13 +2,13 @@
 // certificate names, TLS state), asks the pure core (classify, policy) for a verdict and
 // turns it into a reply; DATA is streamed into the spool by receive.ts.
 import { readFileSync } from 'node:fs';
-import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
+import type { SMTPServer, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
 import type { Model } from '../domain/model.js';
 import { SluiceError } from '../domain/errors.js';
 import { classifySession, type Classification, type SessionFacts } from '../classify/classify-session.js';
 import { decideRecipient, decideSender, type RecipientDecision } from '../policy/relay.js';
-import { installEnhancedCodePassthrough, replyError, verdictError } from './replies.js';
-import { installGreetPause } from './greet-pause.js';
+import { replyError, verdictError } from './replies.js';
+import { SluiceSmtpServer } from './connection.js';
 import { peerCertificateFacts } from './peer-cert.js';
 import { receiveMessage } from './receive.js';
 import type { Spool } from '../queue/spool.js';
@@ -40,10 +40,7 @@ export class Listener {
   private readonly perIp = new Map<string, number>();
   private total = 0;
 
-  constructor(private readonly deps: ListenerDeps) {
-    installEnhancedCodePassthrough();
-    installGreetPause();
-  }
+  constructor(private readonly deps: ListenerDeps) {}
 
   private options(model: Model): SMTPServerOptions {
     const { tls, limits, hostname } = model.server;
@@ -60,7 +57,9 @@ export class Listener {
       name: hostname,
       banner: 'Sluice',
       size: limits.maxMessageSize,
-      rejectOversized: true,
+      // smtp-server's own refusal would replace ours ("552 5.3.4 Error: message exceeds fixed
+      // maximum message size N"); receive.ts refuses an oversized message itself, with our text.
+      rejectOversized: false,
       cert,
       key,
       ca: ca.length ? ca : undefined,
@@ -89,7 +88,8 @@ export class Listener {
     const opts = this.options(model);
     const bound: { host: string; port: number }[] = [];
     for (const addr of model.server.listen) {
-      const server = new SMTPServer(opts);
+      // The greeting delay is read from the live model per connection: a reload applies to new sessions.
+      const server = new SluiceSmtpServer(opts, () => this.deps.getModel().server.limits.greetingDelayMs);
       server.on('error', (err) => this.deps.log.error({ stage: 'listener', err: err.message }, 'listener error'));
       await new Promise<void>((resolve, reject) => {
         server.server.once('error', reject);

@@ -87,6 +87,7 @@ export function buildModel(spec: ModelSpec = {}): Model {
         maxConnectionsPerIp: 50,
         maxMessagesPerConnection: 50,
         idleTimeoutMs: 60_000,
+        greetingDelayMs: 0,
       },
     },
     spool: { dir: 'data/spool' },

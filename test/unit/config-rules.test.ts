@@ -138,6 +138,13 @@ const rules: { name: string; yaml: string; base?: string; path: string; line: nu
     message: /longer than retry\.max/,
   },
   {
+    name: 'rejects a greeting delay as long as the idle timeout, which would drop every polite client',
+    yaml: `  limits:\n    idleTimeout: 10s\n    greetingDelay: 10s\n`,
+    path: 'server.limits.greetingDelay',
+    line: 7,
+    message: /shorter than idleTimeout/,
+  },
+  {
     name: 'rejects a bare "*" as a certificate name',
     yaml: `inboundConnectors:\n  - { name: in, tlsSenderCertificateName: "*" }\n`,
     path: 'inboundConnectors[0].tlsSenderCertificateName',

@@ -100,6 +100,7 @@ describe('loading a config', () => {
       maxConnectionsPerIp: 50,
       maxMessagesPerConnection: 50,
       idleTimeoutMs: 60_000,
+      greetingDelayMs: 0,
     });
     assert.deepEqual(model.server.tls.clientCa, []);
     assert.equal(model.server.tls.generateDevCertificates, false);
@@ -134,6 +135,14 @@ outboundConnectors: [{ name: out, allAcceptedDomains: true, smartHosts: [mail.co
       [50, 49, null, [], null],
     );
     assert.deepEqual(outbound.smartHosts, [{ host: 'mail.contoso.test', port: null }]);
+  });
+
+  it('reads server.limits.greetingDelay as a duration that may be 0', () => {
+    const delay = (v: string) => loadConfigText(BASE + `  limits: { greetingDelay: ${v} }\n`, 'test.yaml').server.limits.greetingDelayMs;
+    assert.deepEqual(['0', '0s', '500ms', '2s', '1.5'].map(delay), [0, 0, 500, 2_000, 1_500]);
+    const [issue] = issuesOf(BASE + `  limits: { greetingDelay: -1s }\n`);
+    assert.equal(issue?.path, 'server.limits.greetingDelay');
+    assert.match(issue?.message ?? '', /not a valid duration/);
   });
 
   it('matches enumerated values case-insensitively and stores EOP spelling', () => {

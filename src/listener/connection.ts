@@ -1,0 +1,66 @@
+// Sluice's own smtp-server classes, so that our two changes to its behaviour apply to our
+// listeners only and never to another SMTPServer in the process (tests run smart hosts on it):
+//  - replies that already carry an enhanced status code (EOP's 5.7.64, 5.7.51, our 5.3.4 …) are
+//    sent as they are, where smtp-server would put its own default code in front ("550 5.1.1 5.7.64 …");
+//  - the greeting waits `greetingDelayMs` (server.limits.greetingDelay, read per connection so a
+//    reload applies to the next session) instead of smtp-server's fixed 100 ms.
+// Both override internals of smtp-server 3.21.6, which package.json pins exactly; the tests in
+// test/integration/listener-wire.test.ts fail if either override stops taking effect.
+import type net from 'node:net';
+import type tls from 'node:tls';
+import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
+import { SMTPConnection, type SMTPConnectionOptions } from 'smtp-server/lib/smtp-connection.js';
+import { carriesEnhancedCode } from './replies.js';
+
+type Socket = net.Socket | tls.TLSSocket;
+
+export class SluiceConnection extends SMTPConnection {
+  constructor(
+    server: SMTPServer,
+    socket: Socket,
+    options: SMTPConnectionOptions | null | undefined,
+    private readonly greetingDelayMs: number,
+  ) {
+    super(server, socket, options);
+  }
+
+  /** smtp-server's init() (3.21.6) with its fixed 100 ms early-talker pause replaced by ours. */
+  override init(): void {
+    this._setListeners(() => {
+      const { maxClients } = this._server.options;
+      if (maxClients && this._server.connections.size > maxClients) {
+        return this.send(421, this.name + ' Too many connected clients, try again in a moment', false);
+      }
+      // 0 greets within this call, before a single byte from the client has been parsed, so a
+      // client that pipelines EHLO right behind the connect is served (Postfix smtpd). A positive
+      // delay leaves `_ready` false that long, and smtp-server answers any command that arrives
+      // meanwhile with 421 "You talk too soon" and closes (postscreen's pregreet test).
+      if (this.greetingDelayMs <= 0) return this.connectionReady();
+      const timer = setTimeout(() => this.connectionReady(), this.greetingDelayMs);
+      timer.unref();
+      this._socket.once('close', () => clearTimeout(timer));
+    });
+  }
+
+  override send(code: number, data?: string | string[] | null, context?: string | false): void {
+    super.send(code, data, carriesEnhancedCode(data) ? false : context);
+  }
+}
+
+export class SluiceSmtpServer extends SMTPServer {
+  constructor(
+    options: SMTPServerOptions,
+    private readonly greetingDelayMs: () => number,
+  ) {
+    super(options);
+  }
+
+  /** smtp-server's connect() (3.21.6), constructing our connection class. */
+  override connect(socket: Socket, socketOptions?: SMTPConnectionOptions | null): void {
+    const connection = new SluiceConnection(this, socket, socketOptions, this.greetingDelayMs());
+    this.connections.add(connection);
+    connection.on('error', (err: Error) => this._onError(err));
+    connection.on('connect', (data: Parameters<SMTPServer['_onClientConnect']>[0]) => this._onClientConnect(data));
+    connection.init();
+  }
+}

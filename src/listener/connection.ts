@@ -1,11 +1,12 @@
-// Sluice's own smtp-server classes, so that our two changes to its behaviour apply to our
-// listeners only and never to another SMTPServer in the process (tests run smart hosts on it):
+// Sluice's own smtp-server classes, so that our changes to its behaviour apply to our listeners
+// only and never to another SMTPServer in the process (tests run smart hosts on it):
 //  - replies that already carry an enhanced status code (EOP's 5.7.64, 5.7.51, our 5.3.4 …) are
 //    sent as they are, where smtp-server would put its own default code in front ("550 5.1.1 5.7.64 …");
-//  - the greeting waits `greetingDelayMs` (server.limits.greetingDelay, read per connection so a
-//    reload applies to the next session) instead of smtp-server's fixed 100 ms.
-// Both override internals of smtp-server 3.21.6, which package.json pins exactly; the tests in
-// test/integration/listener-wire.test.ts fail if either override stops taking effect.
+//  - the greeting waits `greetingDelayMs()` (server.limits.greetingDelay, read per connection so a
+//    reload applies to the next session) instead of smtp-server's fixed 100 ms, and a client that
+//    talks during the pause is reported before smtp-server refuses it.
+// They override internals of smtp-server 3.21.6, which package.json pins exactly; the tests in
+// test/integration/listener-wire.test.ts fail if an override stops taking effect.
 import type net from 'node:net';
 import type tls from 'node:tls';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
@@ -14,12 +15,28 @@ import { carriesEnhancedCode } from './replies.js';
 
 type Socket = net.Socket | tls.TLSSocket;
 
+export interface EarlyTalker {
+  ip: string;
+  /** The first word of the line sent before the greeting, at most COMMAND_LOG_CHARS characters. */
+  command: string;
+  greetingDelayMs: number;
+}
+
+export interface ConnectionSettings {
+  greetingDelayMs: () => number;
+  /** Called once per connection that sends a line before the 220; smtp-server then answers 421. */
+  onEarlyTalker?: (e: EarlyTalker) => void;
+}
+
+const COMMAND_LOG_CHARS = 16;
+
 export class SluiceConnection extends SMTPConnection {
   constructor(
     server: SMTPServer,
     socket: Socket,
     options: SMTPConnectionOptions | null | undefined,
     private readonly greetingDelayMs: number,
+    private readonly onEarlyTalker: ConnectionSettings['onEarlyTalker'],
   ) {
     super(server, socket, options);
   }
@@ -42,6 +59,15 @@ export class SluiceConnection extends SMTPConnection {
     });
   }
 
+  override _onCommand(command: Buffer, callback?: () => void): void {
+    // The same conditions under which smtp-server 3.21.6 answers "You talk too soon".
+    if (!this._ready && !this._closing && !this._upgrading && !this._server._closeTimeout) {
+      const word = (command ?? '').toString().split(' ', 1)[0] ?? '';
+      this.onEarlyTalker?.({ ip: this.remoteAddress, command: word.slice(0, COMMAND_LOG_CHARS), greetingDelayMs: this.greetingDelayMs });
+    }
+    super._onCommand(command, callback);
+  }
+
   override send(code: number, data?: string | string[] | null, context?: string | false): void {
     super.send(code, data, carriesEnhancedCode(data) ? false : context);
   }
@@ -50,14 +76,15 @@ export class SluiceConnection extends SMTPConnection {
 export class SluiceSmtpServer extends SMTPServer {
   constructor(
     options: SMTPServerOptions,
-    private readonly greetingDelayMs: () => number,
+    private readonly connectionSettings: ConnectionSettings,
   ) {
     super(options);
   }
 
   /** smtp-server's connect() (3.21.6), constructing our connection class. */
   override connect(socket: Socket, socketOptions?: SMTPConnectionOptions | null): void {
-    const connection = new SluiceConnection(this, socket, socketOptions, this.greetingDelayMs());
+    const { greetingDelayMs, onEarlyTalker } = this.connectionSettings;
+    const connection = new SluiceConnection(this, socket, socketOptions, greetingDelayMs(), onEarlyTalker);
     this.connections.add(connection);
     connection.on('error', (err: Error) => this._onError(err));
     connection.on('connect', (data: Parameters<SMTPServer['_onClientConnect']>[0]) => this._onClientConnect(data));

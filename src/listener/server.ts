@@ -88,8 +88,11 @@ export class Listener {
     const opts = this.options(model);
     const bound: { host: string; port: number }[] = [];
     for (const addr of model.server.listen) {
-      // The greeting delay is read from the live model per connection: a reload applies to new sessions.
-      const server = new SluiceSmtpServer(opts, () => this.deps.getModel().server.limits.greetingDelayMs);
+      const server = new SluiceSmtpServer(opts, {
+        // Read from the live model per connection: a reload applies to new sessions.
+        greetingDelayMs: () => this.deps.getModel().server.limits.greetingDelayMs,
+        onEarlyTalker: (e) => this.deps.log.info({ stage: 'listener', ...e }, 'early talker refused before the greeting'),
+      });
       server.on('error', (err) => this.deps.log.error({ stage: 'listener', err: err.message }, 'listener error'));
       await new Promise<void>((resolve, reject) => {
         server.server.once('error', reject);

@@ -96,6 +96,7 @@ describe('greetingDelay 0 (the default): greet at once', () => {
     await transaction(c, t);
     c.close();
     await waitForToken(gw0.onprem, t);
+    assert.equal(gw0.sluice.logs.filter((l) => l.msg === 'early talker refused before the greeting').length, 0);
   });
 });
 
@@ -110,6 +111,8 @@ describe(`greetingDelay ${GREETING_DELAY_MS} ms: early talkers are refused`, () 
     const got = await repliesUntilClose(c);
     assert.equal(got[0], '421 gateway.sluice.test You talk too soon');
     assert.deepEqual(got.filter((r) => !r.startsWith('421 ')), [], 'nothing but 421 before the close');
+    const logged = await gw2.sluice.waitForLog((l) => l.msg === 'early talker refused before the greeting');
+    assert.deepEqual([logged.ip, logged.command, logged.greetingDelayMs], ['127.0.0.1', 'EHLO', GREETING_DELAY_MS]);
     // A polite client afterwards is delivered; the early one never was (it got no 250).
     const polite = token();
     const p = await openSession(gw2.sluice.port);
@@ -169,7 +172,7 @@ describe('the overrides belong to Sluice\'s classes, not to smtp-server', () => 
         await new Promise<void>((r) => server.close(() => r()));
       }
     };
-    assert.equal(await rcptReply(new SluiceSmtpServer(options, () => 0)), '550 5.7.64 TenantAttribution; Relay Access Denied');
+    assert.equal(await rcptReply(new SluiceSmtpServer(options, { greetingDelayMs: () => 0 })), '550 5.7.64 TenantAttribution; Relay Access Denied');
     assert.equal(await rcptReply(new SMTPServer(options)), '550 5.1.1 5.7.64 TenantAttribution; Relay Access Denied');
   });
 });

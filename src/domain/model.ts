@@ -109,6 +109,10 @@ export interface Model {
     readonly retry: { readonly initialMs: number; readonly maxMs: number; readonly lifetimeMs: number };
   };
   readonly routing: { readonly precedence: readonly RouteClass[] };
+  readonly organization: {
+    /** EOP's RejectDirectSend: refuse anonymous mail whose MAIL FROM is in an accepted domain (5.7.68). */
+    readonly rejectDirectSend: boolean;
+  };
   readonly acceptedDomains: readonly AcceptedDomain[];
   readonly inboundConnectors: readonly InboundConnector[];
   readonly outboundConnectors: readonly OutboundConnector[];

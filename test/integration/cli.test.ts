@@ -136,6 +136,20 @@ test('route shows an on-prem certificate session relaying to the internet by MX'
   assert.match(r.stdout, /outbound connector "Internet" \(wildcard:\*\)/);
 });
 
+test('route proves the lock-down example: internet senders only through the service, on-prem relays', async () => {
+  const example = ['route', '--config', 'config/examples/partner-lockdown.yaml'];
+  const direct = await runCli([...example, '--from', 'sun@fabrikam.com', '--to', 'john@contoso.com']);
+  assert.equal(direct.code, 2, direct.stdout + direct.stderr);
+  assert.match(direct.stdout, /^rcpt: +<john@contoso\.com> 550 5\.7\.51 TenantInboundAttribution; There is a partner connector configured that matched the message's recipient domain\. .* — restriction: partner connector 'From filtering service': sender IP \(unknown\) not in senderIPAddresses$/m);
+  const viaService = await runCli([...example, '--from', 'sun@fabrikam.com', '--to', 'john@contoso.com', '--ip', '203.0.113.10']);
+  assert.equal(viaService.code, 0, viaService.stdout);
+  for (const onPrem of [['--ip', '192.0.2.99', '--cert-name', 'mail1.contoso.com'], ['--ip', '192.0.2.10']]) {
+    const r = await runCli([...example, '--from', 'john@contoso.com', '--to', 'sun@fabrikam.com', ...onPrem]);
+    assert.equal(r.code, 0, r.stdout);
+    assert.match(r.stdout, /^inbound: +From Contoso on-prem \[OnPremises\]/m);
+  }
+});
+
 test('--help lists every command', async () => {
   const r = await runCli(['--help']);
   assert.equal(r.code, 0);

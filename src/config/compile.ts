@@ -94,6 +94,26 @@ function checkOutbound(c: OutboundConfig, at: KeyPath, report: Report, warn: Rep
   if (c.tlsKey !== null && c.tlsCert === null) report([...at, 'tlsKey'], 'tlsKey needs tlsCert');
 }
 
+/** A Partner connector claiming every sender domain without a restriction exempts all Direct Send. */
+function checkDirectSend(config: Config, warn: Report): void {
+  if (!config.organization.rejectDirectSend) return;
+  const open = config.inboundConnectors.find(
+    (c) =>
+      c.enabled &&
+      (c.connectorType ?? 'Partner') === 'Partner' &&
+      c.senderDomains.some((p) => p.kind === 'any') &&
+      !c.restrictDomainsToIPAddresses &&
+      !c.restrictDomainsToCertificate,
+  );
+  if (open) {
+    warn(
+      ['organization', 'rejectDirectSend'],
+      `Partner connector "${open.name}" claims every sender domain ("*") without restrictDomainsToIPAddresses or ` +
+        'restrictDomainsToCertificate, so it exempts every Direct Send sender; narrow its senderDomains or restrict it',
+    );
+  }
+}
+
 function checkDelivery(config: Config, report: Report): void {
   const { initial, max } = config.delivery.retry;
   if (initial > max) report(['delivery', 'retry', 'initial'], 'the initial retry interval is longer than retry.max');
@@ -170,6 +190,7 @@ export function compileConfig(config: Config, source: string): CompileResult {
   config.inboundConnectors.forEach((c, i) => checkInbound(c, ['inboundConnectors', i], config, accepted, report));
   config.outboundConnectors.forEach((c, i) => checkOutbound(c, ['outboundConnectors', i], report, warn));
   checkDelivery(config, report);
+  checkDirectSend(config, warn);
   if (issues.length > 0) return { ok: false, issues };
   // structuredClone: the Model must share nothing with the parse result the caller may still hold.
   return { ok: true, model: deepFreeze(structuredClone(build(config, source))), warnings };

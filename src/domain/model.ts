@@ -7,7 +7,7 @@ export type TlsSettings = 'EncryptionOnly' | 'CertificateValidation' | 'DomainVa
 export type AcceptedDomainType = 'Authoritative' | 'InternalRelay';
 export type RouteClass = 'exact' | 'allAcceptedDomains' | 'wildcard';
 
-/** A compiled domain pattern: "*" (any), "contoso.com" (exact) or "*.contoso.com" (subdomains). */
+/** A compiled domain pattern: "*" (any), "contoso.com" (exact) or "*.contoso.com" (the domain and every subdomain). */
 export interface DomainPattern {
   readonly raw: string;
   readonly kind: 'any' | 'exact' | 'wildcard';

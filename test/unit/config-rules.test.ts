@@ -187,6 +187,16 @@ describe('cross-field rules', () => {
     assert.equal(model.outboundConnectors[0]?.allAcceptedDomains, true, 'and the connector works as before');
   });
 
+  it('warns when rejectDirectSend is on but an unrestricted Partner connector for "*" exempts every sender', () => {
+    const partner = (flags: string) => `inboundConnectors:\n  - { name: Any partner, senderDomains: ["*"], senderIPAddresses: [192.0.2.1]${flags} }\n`;
+    const on = 'organization: { rejectDirectSend: true }\n';
+    const open = loadConfigTextWithWarnings(BASE + on + partner(''), 'rules.yaml').warnings;
+    assert.deepEqual(open.map((w) => [w.path, w.line]), [['organization.rejectDirectSend', 5]]);
+    assert.match(open[0]?.message ?? '', /Partner connector "Any partner" claims every sender domain/);
+    assert.deepEqual(loadConfigTextWithWarnings(BASE + on + partner(', restrictDomainsToIPAddresses: true'), 'rules.yaml').warnings, []);
+    assert.deepEqual(loadConfigTextWithWarnings(BASE + partner(''), 'rules.yaml').warnings, [], 'switch off: nothing to warn about');
+  });
+
   it('has no warnings for an OnPremises allAcceptedDomains connector', () => {
     assert.deepEqual(loadConfigTextWithWarnings(`${BASE}outboundConnectors:\n${ON_PREM_OUT}`, 'rules.yaml').warnings, []);
   });

@@ -226,6 +226,22 @@ for (const { name, input, expected } of rows) {
   });
 }
 
+// The seed's example routes as before the wildcard change, under both precedences: the exact
+// connector keeps contoso.com, and "*.contoso.com" never reaches the look-alike contoso.onmicrosoft.com.
+const SEED_ROUTES: Record<string, Record<string, string>> = {
+  default: { 'fabrikam.com': 'Connector 1', 'contoso.com': 'Connector 2', 'sales.contoso.com': 'Connector 1', 'contoso.onmicrosoft.com': 'Connector 1' },
+  microsoft: { 'fabrikam.com': 'Connector 1', 'contoso.com': 'Connector 2', 'sales.contoso.com': 'Connector 3', 'contoso.onmicrosoft.com': 'Connector 1' },
+};
+for (const [order, routes] of Object.entries(SEED_ROUTES)) {
+  for (const [domain, connector] of Object.entries(routes)) {
+    test(`selectRoute sends john@${domain} in the seed's example to ${connector} with the ${order} precedence`, () => {
+      const model = buildModel(order === 'microsoft' ? { ...seedOnly, precedence: MICROSOFT_EXAMPLE } : seedOnly);
+      const got = selectRoute(model, domain);
+      assert.equal(got.kind === 'connector' ? got.connector.name : got.kind, connector);
+    });
+  }
+}
+
 test('findAcceptedDomain matches exactly, case-insensitively, and not subdomains', () => {
   const model = buildModel({ acceptedDomains: ['contoso.com', { domain: 'fabrikam.com', type: 'InternalRelay' }] });
   assert.deepEqual(findAcceptedDomain(model, 'CONTOSO.com'), { domain: 'contoso.com', type: 'Authoritative' });

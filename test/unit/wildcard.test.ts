@@ -99,6 +99,16 @@ test('compileDomainPattern stores a Unicode wildcard in punycode, lower case', (
   assert.deepEqual(compileDomainPattern('*.Bücher.Example'), { raw: '*.Bücher.Example', kind: 'wildcard', domain: 'xn--bcher-kva.example' });
 });
 
+test('a Unicode MAIL FROM domain is matched in punycode by a senderDomains wildcard', () => {
+  const model = buildModel({
+    acceptedDomains: ['relay.example'],
+    inboundConnectors: [{ name: 'On-prem', tlsSenderCertificateName: 'mta.relay.example', senderDomains: ['*.xn--bcher-kva.example'] }],
+  });
+  const facts: SessionFacts = { ip: '198.51.100.1', tls: true, certNames: ['mta.relay.example'] };
+  const got = decideRecipient(model, facts, classifySession(model, facts), 'a@Mail.Bücher.example', 'b@outlook.com');
+  assert.equal(got.verdict.kind, 'accept', got.verdict.reason);
+});
+
 test('a MAIL FROM with a trailing dot is refused before any pattern sees it', () => {
   const model = buildModel({ inboundConnectors: [{ name: 'On-prem', senderIPAddresses: ['10.0.0.0/24'], senderDomains: ['*.contoso.com'] }] });
   const facts: SessionFacts = { ip: '10.0.0.5', tls: false, certNames: [] };

@@ -77,7 +77,10 @@ export function certificateCovers(expected: string, presented: string): boolean 
   if (isIP(e) || isIP(p)) return isIP(e) !== 0 && isIP(p) !== 0 && sameIp(e, p);
   if (e === p) return true;
   if (p.startsWith('*.') && !e.startsWith('*.')) return oneLabelUnder(e, p.slice(2));
-  if (e.startsWith('*.') && !p.includes('*')) return e.includes('.', 2) && coversDomain(e.slice(2), p); // "*.com" covers nothing
+  if (e.startsWith('*.') && !p.includes('*')) {
+    const parent = e.slice(2);
+    return parent.includes('.') && coversDomain(parent, p); // "*.com" covers nothing
+  }
   return false;
 }
 

@@ -17,6 +17,16 @@ export interface RestrictionInput {
   readonly recipientAccepted: boolean;
 }
 
+/** The 5.7.51 texts on the wire; EOP's own for the restrict flags. */
+export const PARTNER_RESTRICTED_TEXT =
+  "TenantInboundAttribution; There is a partner connector configured that matched the message's recipient domain. " +
+  'The connector had either the RestrictDomainsToIPAddresses or RestrictDomainsToCertificate set';
+export const ON_PREMISES_RESTRICTED_TEXT =
+  'TenantInboundAttribution; There is an on-premises connector configured that matched the sending server. ' +
+  'The connector had either the RestrictDomainsToIPAddresses or RestrictDomainsToCertificate set';
+export const TLS_REQUIRED_TEXT = 'TenantInboundAttribution; STARTTLS is required to send mail to this organization';
+const TLS_UNMET = 'TLS required';
+
 const hasRestrictions = (c: InboundConnector): boolean =>
   c.requireTls || c.restrictDomainsToCertificate || c.restrictDomainsToIPAddresses;
 
@@ -38,16 +48,6 @@ export function unmetRequirements(connector: InboundConnector, facts: SessionFac
 
 const associatedWith = (c: InboundConnector, recipientDomain: string): boolean =>
   c.associatedAcceptedDomains.length === 0 || c.associatedAcceptedDomains.includes(recipientDomain);
-
-/** The 5.7.51 texts on the wire; EOP's own for the restrict flags. */
-export const PARTNER_RESTRICTED_TEXT =
-  "TenantInboundAttribution; There is a partner connector configured that matched the message's recipient domain. " +
-  'The connector had either the RestrictDomainsToIPAddresses or RestrictDomainsToCertificate set';
-export const ON_PREMISES_RESTRICTED_TEXT =
-  'TenantInboundAttribution; There is an on-premises connector configured that matched the sending server. ' +
-  'The connector had either the RestrictDomainsToIPAddresses or RestrictDomainsToCertificate set';
-export const TLS_REQUIRED_TEXT = 'TenantInboundAttribution; STARTTLS is required to send mail to this organization';
-const TLS_UNMET = 'TLS required';
 
 export function checkRestrictions(
   model: Model,

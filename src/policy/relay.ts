@@ -5,7 +5,7 @@ import type { Classification, SessionFacts } from '../classify/classify-session.
 import type { Model } from '../domain/model.js';
 import { accept, refuse, type Verdict } from '../domain/verdict.js';
 import { findAcceptedDomain, selectRoute, type RouteDecision } from '../routing/select-connector.js';
-import { matchDomain, normaliseDomain } from '../domain/match.js';
+import { coversDomain, matchDomain, normaliseDomain } from '../domain/match.js';
 import { parseMailbox } from './address.js';
 import { checkRestrictions } from './restrictions.js';
 import { checkDirectSend } from './direct-send.js';
@@ -114,6 +114,6 @@ function acceptedParentOf(model: Model, certName: string): string | null {
   // A certificate may itself carry "*.contoso.com"; what it vouches for is the parent domain.
   const name = normaliseDomain(certName.replace(/^\*\./, '').replace(/\.$/, ''));
   if (!name) return null;
-  const hit = model.acceptedDomains.find((a) => name === a.domain || name.endsWith('.' + a.domain));
+  const hit = model.acceptedDomains.find((a) => coversDomain(a.domain, name));
   return hit?.domain ?? null;
 }

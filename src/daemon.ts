@@ -2,7 +2,7 @@
 // manager, deliverer, listener), wires hot reload (file watch + SIGHUP) and graceful stop.
 import { watch, type FSWatcher } from 'node:fs';
 import type { Model } from './domain/model.js';
-import { loadConfigFile, ConfigError, formatIssues } from './config/load.js';
+import { loadConfigFileWithWarnings, ConfigError, formatIssues } from './config/load.js';
 import { ensureDevCertificates } from './certs/dev-certs.js';
 import { createLogger, type Logger } from './observe/log.js';
 import { FileSpool } from './queue/file-spool.js';
@@ -23,6 +23,12 @@ export interface Daemon {
 }
 
 export async function startDaemon(configFile: string, log: Logger = createLogger()): Promise<Daemon> {
+  // A warning never stops a config; it is logged at every (re)load like `sluice check` prints it.
+  const loadConfigFile = async (file: string): Promise<Model> => {
+    const { model, warnings } = await loadConfigFileWithWarnings(file);
+    for (const w of warnings) log.warn({ stage: 'config', file: w.file, line: w.line, path: w.path }, `config warning: ${w.message}`);
+    return model;
+  };
   let model = await loadConfigFile(configFile);
   const { tls } = model.server;
   if (tls.generateDevCertificates) {

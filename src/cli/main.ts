@@ -9,10 +9,11 @@ Commands:
   start  --config FILE            run the gateway in the foreground (JSON logs on stdout;
                                   SIGTERM/SIGINT stop gracefully, SIGHUP reloads the config)
   check  --config FILE [--json]   validate a config; exit 0, or 1 listing every error
-  route  --config FILE --from ADDR --to ADDR [--to ADDR ...] --ip IP
+  route  --config FILE --from ADDR --to ADDR [--to ADDR ...] [--ip IP]
          [--cert-name NAME] [--tls] [--json]
                                   explain the inbound connector, relay verdict and outbound
-                                  connector for a message, without sending anything
+                                  connector for a message, without sending anything (no --ip
+                                  and no --cert-name: an anonymous internet sender)
                                   (exit 0 all recipients accepted, 2 some refused, 1 error)
   queue  list [--connector NAME] [--status active|deferred|hold|failed] [--json]
          show ID [--json] | retry ID|--all | hold ID | release ID | delete ID | bounce ID
@@ -64,8 +65,8 @@ export async function main(argv: string[]): Promise<number> {
     case 'check':
       return (await import('./check.js')).runCheck({ config, json: values.json });
     case 'route':
-      if (values.from === undefined || !values.to?.length || !values.ip) {
-        process.stderr.write('sluice route: --from, --to and --ip are required\n');
+      if (values.from === undefined || !values.to?.length) {
+        process.stderr.write('sluice route: --from and --to are required\n');
         return 1;
       }
       return (await import('./route.js')).runRoute({ config, from: values.from, to: values.to, ip: values.ip, certName: values['cert-name'], tls: values.tls, json: values.json });

@@ -1,6 +1,7 @@
 // `sluice route`: explains, without sending anything, what Sluice would do with a message:
 // the inbound connector (and why), the relay verdict with its SMTP reply, and each recipient's
 // outbound connector with the rule that chose it. Runs the same pure core as the listener.
+// Without --ip (and --cert-name) the session is an anonymous internet sender, and it says so.
 import { loadConfigFile, ConfigError, formatIssues } from '../config/load.js';
 import { classifySession } from '../classify/classify-session.js';
 import { decideRecipient, decideSender } from '../policy/relay.js';
@@ -10,7 +11,8 @@ export interface RouteArgs {
   config: string;
   from: string;
   to: string[];
-  ip: string;
+  /** Omitted: an internet address that no connector's senderIPAddresses lists. */
+  ip?: string | undefined;
   certName?: string | undefined;
   tls?: boolean | undefined;
   json?: boolean | undefined;
@@ -26,8 +28,10 @@ export async function runRoute(args: RouteArgs): Promise<number> {
     process.stderr.write((err instanceof ConfigError ? formatIssues(err.issues) : (err as Error).message) + '\n');
     return 1;
   }
-  const facts = { ip: args.ip, tls: Boolean(args.tls || args.certName), certNames: args.certName ? [args.certName] : [] };
-  const cls = classifySession(model, facts);
+  // '' parses as no address, so it matches no senderIPAddresses rule: exactly an unlisted internet peer.
+  const facts = { ip: args.ip ?? '', tls: Boolean(args.tls || args.certName), certNames: args.certName ? [args.certName] : [] };
+  const classified = classifySession(model, facts);
+  const cls = args.ip || args.certName ? classified : { ...classified, reason: `${classified.reason} (no --ip or --cert-name given: an internet sender)` };
   const sender = decideSender(model, facts, cls, args.from);
   const recipients = args.to.map((to) => {
     const d = sender.kind === 'accept' ? decideRecipient(model, facts, cls, args.from, to) : null;
@@ -45,7 +49,7 @@ export async function runRoute(args: RouteArgs): Promise<number> {
     };
   });
   const result = {
-    inbound: { connector: cls.connector?.name ?? null, type: cls.connector?.connectorType ?? null, matchedBy: cls.matchedBy, reason: cls.reason },
+    inbound: { ip: args.ip ?? null, connector: cls.connector?.name ?? null, type: cls.connector?.connectorType ?? null, matchedBy: cls.matchedBy, reason: cls.reason },
     sender: { address: args.from, verdict: sender.kind, reply: sender.kind === 'accept' ? '250 2.1.0 Sender OK' : reply(sender), reason: sender.reason },
     recipients,
   };

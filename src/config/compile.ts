@@ -10,7 +10,8 @@ export interface PathIssue {
   readonly path: KeyPath;
   readonly message: string;
 }
-export type CompileResult = { ok: true; model: Model } | { ok: false; issues: PathIssue[] };
+/** Warnings never stop a config from loading; they name a setting that works but is probably not meant. */
+export type CompileResult = { ok: true; model: Model; warnings: PathIssue[] } | { ok: false; issues: PathIssue[] };
 
 type Report = (path: KeyPath, message: string) => void;
 
@@ -64,9 +65,16 @@ function checkInbound(c: InboundConfig, at: KeyPath, config: Config, accepted: S
   });
 }
 
-function checkOutbound(c: OutboundConfig, at: KeyPath, report: Report): void {
+/** EOP's UseMxRecord defaults to $true when SmartHosts is absent; Sluice asks for the choice to be written. */
+export const SMART_HOSTS_OR_MX =
+  'an outbound connector needs smartHosts or useMxRecord: true. In EOP\'s words, SmartHosts "specifies the smart hosts ' +
+  'the Outbound connector uses to route mail. This parameter is required if you set the UseMxRecord parameter to $false"; ' +
+  'EOP turns UseMxRecord on by default when no smart hosts are given, Sluice does not guess: add useMxRecord: true to ' +
+  'deliver by the recipient domain\'s MX records, or list smartHosts';
+
+function checkOutbound(c: OutboundConfig, at: KeyPath, report: Report, warn: Report): void {
   if (c.smartHosts.length === 0 && !c.useMxRecord) {
-    report(at, 'an outbound connector needs smartHosts or useMxRecord: true');
+    report(at, SMART_HOSTS_OR_MX);
   } else if (c.smartHosts.length > 0 && c.useMxRecord) {
     report([...at, 'useMxRecord'], 'useMxRecord: true and smartHosts are mutually exclusive; choose one');
   }
@@ -75,6 +83,12 @@ function checkOutbound(c: OutboundConfig, at: KeyPath, report: Report): void {
   }
   if (c.tlsDomain !== null && c.tlsSettings !== 'DomainValidation') {
     report([...at, 'tlsDomain'], 'tlsDomain is only used with tlsSettings: DomainValidation');
+  }
+  if (c.allAcceptedDomains && c.connectorType === 'Partner') {
+    report([...at, 'allAcceptedDomains'], 'allAcceptedDomains: true is only valid on an OnPremises outbound connector (as in EOP); set connectorType: OnPremises or list recipientDomains');
+  } else if (c.allAcceptedDomains && c.connectorType === undefined) {
+    // EOP's default type is Partner, where this is invalid; configs written before the rule still load.
+    warn([...at, 'allAcceptedDomains'], 'allAcceptedDomains: true on a connector without connectorType, which defaults to Partner as in EOP, where it is invalid; add connectorType: OnPremises');
   }
   if (c.tlsCert !== null && c.tlsKey === null) report([...at, 'tlsCert'], 'tlsCert needs tlsKey');
   if (c.tlsKey !== null && c.tlsCert === null) report([...at, 'tlsKey'], 'tlsKey needs tlsCert');
@@ -88,6 +102,26 @@ function checkLimits(config: Config, report: Report): void {
   }
 }
 
+/** A Partner connector claiming every sender domain without a restriction exempts all Direct Send. */
+function checkDirectSend(config: Config, warn: Report): void {
+  if (!config.organization.rejectDirectSend) return;
+  const open = config.inboundConnectors.find(
+    (c) =>
+      c.enabled &&
+      (c.connectorType ?? 'Partner') === 'Partner' &&
+      c.senderDomains.some((p) => p.kind === 'any') &&
+      !c.restrictDomainsToIPAddresses &&
+      !c.restrictDomainsToCertificate,
+  );
+  if (open) {
+    warn(
+      ['organization', 'rejectDirectSend'],
+      `Partner connector "${open.name}" claims every sender domain ("*") without restrictDomainsToIPAddresses or ` +
+        'restrictDomainsToCertificate, so it exempts every Direct Send sender; narrow its senderDomains or restrict it',
+    );
+  }
+}
+
 function checkDelivery(config: Config, report: Report): void {
   const { initial, max } = config.delivery.retry;
   if (initial > max) report(['delivery', 'retry', 'initial'], 'the initial retry interval is longer than retry.max');
@@ -98,12 +132,13 @@ const abs = (p: string): string => resolve(process.cwd(), p);
 const patternName = (p: DomainPattern): string => (p.kind === 'wildcard' ? `*.${p.domain}` : p.domain);
 
 function buildInbound(c: InboundConfig): InboundConnector {
-  return { ...c };
+  return { ...c, connectorType: c.connectorType ?? 'Partner' };
 }
 
 function buildOutbound(c: OutboundConfig): OutboundConnector {
   return {
     ...c,
+    connectorType: c.connectorType ?? 'Partner',
     tlsDomain: c.tlsDomain === null ? null : patternName(c.tlsDomain),
     tlsCa: c.tlsCa.map(abs),
     tlsCert: c.tlsCert === null ? null : abs(c.tlsCert),
@@ -136,6 +171,7 @@ function build(config: Config, source: string): Model {
       retry: { initialMs: delivery.retry.initial, maxMs: delivery.retry.max, lifetimeMs: delivery.retry.lifetime },
     },
     routing: config.routing,
+    organization: config.organization,
     acceptedDomains: config.acceptedDomains,
     inboundConnectors: config.inboundConnectors.map(buildInbound),
     outboundConnectors: config.outboundConnectors.map(buildOutbound),
@@ -153,15 +189,18 @@ export function deepFreeze<T>(value: T): T {
 /** Checks the cross-field rules and builds the frozen Model; `source` is the config's absolute path. */
 export function compileConfig(config: Config, source: string): CompileResult {
   const issues: PathIssue[] = [];
+  const warnings: PathIssue[] = [];
   const report: Report = (path, message) => void issues.push({ path, message });
+  const warn: Report = (path, message) => void warnings.push({ path, message });
   const accepted = checkAcceptedDomains(config, report);
   checkUniqueNames(config.inboundConnectors, 'inboundConnectors', report);
   checkUniqueNames(config.outboundConnectors, 'outboundConnectors', report);
   config.inboundConnectors.forEach((c, i) => checkInbound(c, ['inboundConnectors', i], config, accepted, report));
-  config.outboundConnectors.forEach((c, i) => checkOutbound(c, ['outboundConnectors', i], report));
+  config.outboundConnectors.forEach((c, i) => checkOutbound(c, ['outboundConnectors', i], report, warn));
   checkLimits(config, report);
   checkDelivery(config, report);
+  checkDirectSend(config, warn);
   if (issues.length > 0) return { ok: false, issues };
   // structuredClone: the Model must share nothing with the parse result the caller may still hold.
-  return { ok: true, model: deepFreeze(structuredClone(build(config, source))) };
+  return { ok: true, model: deepFreeze(structuredClone(build(config, source))), warnings };
 }

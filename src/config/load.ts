@@ -88,8 +88,18 @@ function located(doc: Document, lines: LineCounter, file: string, issues: readon
     .sort((a, b) => a.line - b.line || a.column - b.column);
 }
 
+export interface LoadedConfig {
+  model: Model;
+  /** Settings that load but are probably not meant, located like errors; `check` and `start` print them. */
+  warnings: ConfigIssue[];
+}
+
 /** Parses and compiles config text; `file` names it in messages and becomes Model.source (absolute). */
 export function loadConfigText(text: string, file: string): Model {
+  return loadConfigTextWithWarnings(text, file).model;
+}
+
+export function loadConfigTextWithWarnings(text: string, file: string): LoadedConfig {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -115,11 +125,15 @@ export function loadConfigText(text: string, file: string): Model {
   if (!parsed.success) throw new ConfigError(located(doc, lines, file, parsed.error.issues.flatMap(fromZod)));
   const compiled = compileConfig(parsed.data, resolve(file));
   if (!compiled.ok) throw new ConfigError(located(doc, lines, file, compiled.issues));
-  return compiled.model;
+  return { model: compiled.model, warnings: located(doc, lines, file, compiled.warnings) };
 }
 
 /** Reads and loads a config file; an unreadable file is a ConfigError with line 0. */
 export async function loadConfigFile(file: string): Promise<Model> {
+  return (await loadConfigFileWithWarnings(file)).model;
+}
+
+export async function loadConfigFileWithWarnings(file: string): Promise<LoadedConfig> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -127,5 +141,5 @@ export async function loadConfigFile(file: string): Promise<Model> {
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
     throw new ConfigError([{ file, path: '', line: 0, column: 0, message: `cannot read the config file: ${reason}` }]);
   }
-  return loadConfigText(text, file);
+  return loadConfigTextWithWarnings(text, file);
 }

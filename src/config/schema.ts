@@ -138,7 +138,8 @@ const acceptedDomainSchema = z
 const connectorCommon = {
   name: z.string().trim().min(1, 'a connector name must not be empty'),
   enabled: flag(true),
-  connectorType: eopEnum(CONNECTOR_TYPES).default('Partner'), // EOP's cmdlet default
+  // Left out = Partner, EOP's cmdlet default; compile.ts applies it, so it can tell the two apart.
+  connectorType: eopEnum(CONNECTOR_TYPES).optional(),
   cloudServicesMailEnabled: flag(false),
   // `comment:` left empty is YAML null; treat it as no comment rather than a type error.
   comment: z
@@ -186,6 +187,7 @@ export const configSchema = z
     dns: z.object({ servers: z.array(parsed(parseDnsServer)).default([]) }).strict().default({}),
     delivery: deliverySchema.default({}),
     routing: z.object({ precedence: precedenceSchema }).strict().default({}),
+    organization: z.object({ rejectDirectSend: flag(false) }).strict().default({}),
     acceptedDomains: z.array(acceptedDomainSchema).default([]),
     inboundConnectors: z.array(inboundSchema).default([]),
     outboundConnectors: z.array(outboundSchema).default([]),

@@ -6,11 +6,13 @@
 // Rules: null = opportunistic (plaintext, any certificate; a failed handshake is retried once in
 // plaintext, see pools.ts); EncryptionOnly = TLS required, any certificate; CertificateValidation =
 // chain verified against the system CAs plus tlsCa; DomainValidation = also CN/SAN must match
-// tlsDomain (or, unset, the smart host / MX name), wildcards allowed on either side.
+// tlsDomain (or, unset, the smart host / MX name): a wildcard certificate covers one label of a host
+// name; a "*.domain" tlsDomain covers the domain and every name under it.
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import { isIP } from 'node:net';
 import type { OutboundConnector, TlsSettings } from '../domain/model.js';
+import { coversDomain } from '../domain/match.js';
 
 /** What the client saw of the TLS session, taken from the socket after EHLO. */
 export interface TlsFacts {
@@ -64,9 +66,10 @@ function describeSubject(f: TlsFacts): string {
 }
 
 /**
- * Does a presented certificate name cover the expected one? A wildcard covers exactly one
- * left-most label (RFC 6125); tlsDomain may itself be "*.contoso.com" (any one-label host of
- * contoso.com, or the literal wildcard certificate). IP addresses compare as addresses.
+ * Does a presented certificate name cover the expected one? A wildcard certificate covers exactly
+ * one left-most label of a host name (RFC 6125). tlsDomain "*.contoso.com" is a domain pattern, as
+ * everywhere in the config: it covers a certificate named contoso.com or any name under it at any
+ * depth; a wildcard certificate matches it only literally. IP addresses compare as addresses.
  */
 export function certificateCovers(expected: string, presented: string): boolean {
   const e = expected.toLowerCase().replace(/\.$/, '');
@@ -74,7 +77,10 @@ export function certificateCovers(expected: string, presented: string): boolean 
   if (isIP(e) || isIP(p)) return isIP(e) !== 0 && isIP(p) !== 0 && sameIp(e, p);
   if (e === p) return true;
   if (p.startsWith('*.') && !e.startsWith('*.')) return oneLabelUnder(e, p.slice(2));
-  if (e.startsWith('*.') && !p.startsWith('*.')) return oneLabelUnder(p, e.slice(2));
+  if (e.startsWith('*.') && !p.includes('*')) {
+    const parent = e.slice(2);
+    return parent.includes('.') && coversDomain(parent, p); // "*.com" covers nothing
+  }
   return false;
 }
 

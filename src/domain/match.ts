@@ -26,7 +26,16 @@ export function compileDomainPattern(raw: string): DomainPattern {
   return { raw, kind: wildcard ? 'wildcard' : 'exact', domain };
 }
 
-/** Does `domain` (already normalised) match? Wildcards match subdomains at any depth, not the parent. */
+/**
+ * Is `domain` the parent itself or under it at any depth? The one rule behind every "*.domain"
+ * pattern (Exchange's SmtpDomainWithSubdomains): "*.contoso.com" covers contoso.com, a.contoso.com
+ * and a.b.contoso.com, never evilcontoso.com. Both sides must already be normalised.
+ */
+export function coversDomain(parent: string, domain: string): boolean {
+  return domain === parent || domain.endsWith('.' + parent);
+}
+
+/** Does `domain` (already normalised) match? "*.contoso.com" covers contoso.com and every subdomain. */
 export function matchDomain(pattern: DomainPattern, domain: string): boolean {
   switch (pattern.kind) {
     case 'any':
@@ -34,23 +43,25 @@ export function matchDomain(pattern: DomainPattern, domain: string): boolean {
     case 'exact':
       return domain === pattern.domain;
     case 'wildcard':
-      return domain.endsWith('.' + pattern.domain);
+      return coversDomain(pattern.domain, domain);
   }
 }
 
 /**
- * Certificate-name matching (RFC 6125 style): a "*.contoso.com" pattern matches exactly one
- * extra label; a certificate that itself carries a wildcard name matches only that literal pattern.
+ * A connector's certificate-name pattern against a name from a chain-verified certificate.
+ * "*.contoso.com" covers a certificate named contoso.com or any name under it, at any depth, as
+ * for domains. A certificate that itself carries a wildcard name ("*.contoso.com" in its SAN)
+ * proves no particular host, so it matches only the identical pattern, literally.
  */
 export function matchCertificateName(pattern: DomainPattern, certName: string): boolean {
-  const name = certName.toLowerCase().replace(/\.$/, '');
+  const lower = certName.toLowerCase().replace(/\.$/, '');
+  if (lower.startsWith('*.')) return pattern.kind === 'wildcard' && lower === '*.' + pattern.domain;
+  if (lower.includes('*')) return false;
+  // Certificates carry A-labels; a U-label name (or upper case) is folded the same way patterns are.
+  const name = normaliseDomain(lower);
+  if (!name) return false;
   if (pattern.kind === 'exact') return name === pattern.domain;
-  if (pattern.kind === 'wildcard') {
-    if (name === '*.' + pattern.domain) return true;
-    if (!name.endsWith('.' + pattern.domain)) return false;
-    const head = name.slice(0, -(pattern.domain.length + 1));
-    return head.length > 0 && !head.includes('.') && !head.includes('*');
-  }
+  if (pattern.kind === 'wildcard') return coversDomain(pattern.domain, name);
   return false;
 }
 

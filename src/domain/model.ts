@@ -7,7 +7,7 @@ export type TlsSettings = 'EncryptionOnly' | 'CertificateValidation' | 'DomainVa
 export type AcceptedDomainType = 'Authoritative' | 'InternalRelay';
 export type RouteClass = 'exact' | 'allAcceptedDomains' | 'wildcard';
 
-/** A compiled domain pattern: "*" (any), "contoso.com" (exact) or "*.contoso.com" (subdomains). */
+/** A compiled domain pattern: "*" (any), "contoso.com" (exact) or "*.contoso.com" (the domain and every subdomain). */
 export interface DomainPattern {
   readonly raw: string;
   readonly kind: 'any' | 'exact' | 'wildcard';
@@ -111,6 +111,10 @@ export interface Model {
     readonly retry: { readonly initialMs: number; readonly maxMs: number; readonly lifetimeMs: number };
   };
   readonly routing: { readonly precedence: readonly RouteClass[] };
+  readonly organization: {
+    /** EOP's RejectDirectSend: refuse anonymous mail whose MAIL FROM is in an accepted domain (5.7.68). */
+    readonly rejectDirectSend: boolean;
+  };
   readonly acceptedDomains: readonly AcceptedDomain[];
   readonly inboundConnectors: readonly InboundConnector[];
   readonly outboundConnectors: readonly OutboundConnector[];

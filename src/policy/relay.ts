@@ -5,9 +5,10 @@ import type { Classification, SessionFacts } from '../classify/classify-session.
 import type { Model } from '../domain/model.js';
 import { accept, refuse, type Verdict } from '../domain/verdict.js';
 import { findAcceptedDomain, selectRoute, type RouteDecision } from '../routing/select-connector.js';
-import { matchDomain, normaliseDomain } from '../domain/match.js';
+import { coversDomain, matchDomain, normaliseDomain } from '../domain/match.js';
 import { parseMailbox } from './address.js';
 import { checkRestrictions } from './restrictions.js';
+import { checkDirectSend } from './direct-send.js';
 
 export interface RecipientDecision {
   verdict: Verdict;
@@ -21,13 +22,17 @@ type RelayCheck = { ok: true; reason: string } | { ok: false; reason: string };
 const badSender = (trick: string): Verdict => refuse(501, '5.1.7', 'Bad sender address syntax', `trick:${trick}`);
 
 /**
- * MAIL FROM: '' is the null sender <>; anything else must be a clean mailbox. The session is not
- * consulted yet: every connector restriction depends on the recipient, so it is checked at RCPT.
+ * MAIL FROM: '' is the null sender <>; anything else must be a clean mailbox. Then, with
+ * organization.rejectDirectSend, an anonymous session claiming an accepted domain is refused here
+ * (5.7.68). Connector restrictions depend on the recipient, so they are checked at RCPT.
  */
 export function decideSender(model: Model, facts: SessionFacts, cls: Classification, mailFrom: string): Verdict {
   if (mailFrom === '') return accept('sender: null sender <>');
   const sender = parseMailbox(mailFrom);
-  return sender.ok ? accept(`sender: ${sender.address}`) : badSender(sender.trick);
+  if (!sender.ok) return badSender(sender.trick);
+  const direct = checkDirectSend(model, cls, sender.domain);
+  if (direct?.kind === 'accept') return accept(`sender: ${sender.address}; ${direct.reason}`);
+  return direct ?? accept(`sender: ${sender.address}`);
 }
 
 export function decideRecipient(
@@ -109,6 +114,6 @@ function acceptedParentOf(model: Model, certName: string): string | null {
   // A certificate may itself carry "*.contoso.com"; what it vouches for is the parent domain.
   const name = normaliseDomain(certName.replace(/^\*\./, '').replace(/\.$/, ''));
   if (!name) return null;
-  const hit = model.acceptedDomains.find((a) => name === a.domain || name.endsWith('.' + a.domain));
+  const hit = model.acceptedDomains.find((a) => coversDomain(a.domain, name));
   return hit?.domain ?? null;
 }

@@ -23,12 +23,13 @@ export function swaks(args: string[], timeoutMs = 20_000): Promise<SwaksResult> 
   });
 }
 
-/** Server reply lines swaks printed (the "<-" and "<**" lines), without the arrows. */
+/** Server reply lines swaks printed ("<-", "<**", and over TLS "<~", "<~*"), without the arrows. */
+const SWAKS_REPLY = /^<(-|\*\*|~\*?)\s+/;
 export const replies = (r: SwaksResult): string[] =>
   r.output
     .split('\n')
-    .filter((l) => /^<(-|\*\*)\s/.test(l))
-    .map((l) => l.replace(/^<(-|\*\*)\s+/, ''));
+    .filter((l) => SWAKS_REPLY.test(l))
+    .map((l) => l.replace(SWAKS_REPLY, ''));
 
 export interface SendOptions {
   port: number;
@@ -74,6 +75,6 @@ export function message(opts: { from: string; to: string; subject: string; body?
 export function replyTo(r: SwaksResult, command: string): string | null {
   const lines = r.output.split('\n');
   const i = lines.findIndex((l) => /^ [-~]> /.test(l) && l.slice(4).toUpperCase().startsWith(command.toUpperCase()));
-  const reply = i === -1 ? undefined : lines.slice(i + 1).find((l) => /^<(-|~|\*\*)\s/.test(l));
-  return reply ? reply.replace(/^<(-|~|\*\*)\s+/, '') : null;
+  const reply = i === -1 ? undefined : lines.slice(i + 1).find((l) => SWAKS_REPLY.test(l));
+  return reply ? reply.replace(SWAKS_REPLY, '') : null;
 }

@@ -34,6 +34,7 @@ export interface ModelSpec {
   inboundConnectors?: readonly InboundSpec[];
   outboundConnectors?: readonly OutboundSpec[];
   precedence?: readonly RouteClass[];
+  rejectDirectSend?: boolean;
 }
 
 export function inbound(spec: InboundSpec): InboundConnector {
@@ -94,6 +95,7 @@ export function buildModel(spec: ModelSpec = {}): Model {
     dns: { servers: [] },
     delivery: { mxPort: 25, softBounce: false, delayWarningMs: null, retry: { initialMs: 300_000, maxMs: 3_600_000, lifetimeMs: 86_400_000 } },
     routing: { precedence: spec.precedence ?? ['exact', 'allAcceptedDomains', 'wildcard'] },
+    organization: { rejectDirectSend: spec.rejectDirectSend ?? false },
     acceptedDomains: (spec.acceptedDomains ?? ['contoso.com']).map(accepted),
     inboundConnectors: (spec.inboundConnectors ?? []).map(inbound),
     outboundConnectors: (spec.outboundConnectors ?? []).map(outbound),

@@ -40,13 +40,16 @@ export interface Gateway {
 export async function startGateway(opts: {
   limits?: Record<string, unknown>;
   inboundConnectors?: unknown[];
+  acceptedDomains?: unknown[];
+  organization?: Record<string, unknown>;
 } = {}): Promise<Gateway> {
   const certs = await makeCertSet();
   const onprem = await startSmartHost();
   const internet = await startSmartHost();
   const patch = {
-    acceptedDomains: [{ domain: ACCEPTED, type: 'Authoritative' }],
+    acceptedDomains: opts.acceptedDomains ?? [{ domain: ACCEPTED, type: 'Authoritative' }],
     inboundConnectors: opts.inboundConnectors ?? STANDARD_INBOUND,
+    ...(opts.organization ? { organization: opts.organization } : {}),
     outboundConnectors: [
       { name: 'To on-prem', connectorType: 'OnPremises', allAcceptedDomains: true, smartHosts: [`127.0.0.1:${onprem.port}`] },
       { name: 'To internet', connectorType: 'Partner', recipientDomains: ['*'], smartHosts: [`127.0.0.1:${internet.port}`] },

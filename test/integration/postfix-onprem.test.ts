@@ -144,8 +144,11 @@ describe('Postfix as the on-premises server of the EOP-standalone seed', () => {
     assert.match(log, new RegExp(`TLS connection established to 127\\.0\\.0\\.1\\[127\\.0\\.0\\.1\\]:${sluice.port}`));
     assert.match(
       log,
-      /to=<sun@fabrikam\.com>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+, .*status=bounced \(host 127\.0\.0\.1\[127\.0\.0\.1\] said: 550 5\.7\.51 TenantInboundAttribution; Rejected by on-premises connector 'From on-prem': certificate matching 'mail\.contoso\.com' required \(in reply to RCPT TO command\)\)/,
+      /to=<sun@fabrikam\.com>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+, .*status=bounced \(host 127\.0\.0\.1\[127\.0\.0\.1\] said: 550 5\.7\.51 TenantInboundAttribution; There is an on-premises connector configured that matched the sending server\. The connector had either the RestrictDomainsToIPAddresses or RestrictDomainsToCertificate set \(in reply to RCPT TO command\)\)/,
     );
+    assert.ok(!log.includes('From on-prem'), 'the reply does not name the connector');
+    // The name and the unmet check are in Sluice's own log line instead.
+    await sluice.waitForLog((l) => l.msg === 'recipient refused' && /on-premises connector 'From on-prem': certificate matching 'mail\.contoso\.com' required/.test(String(l.reason)));
     const ndr = bounce!.toString('latin1');
     assert.match(ndr, /^Return-Path: <>\n/);
     assert.match(ndr, /\nFrom: Mail Delivery System <MAILER-DAEMON@contoso\.com>\n/);

@@ -1,6 +1,6 @@
 // Client certificates as identity: only a chain that verifies against server.tls.clientCa, with a name
-// that equals a connector's tlsSenderCertificateName or sits one label under its "*.domain", may
-// identify a connector. Each case is observed twice at the smart hosts: whether a relay recipient gets
+// that equals a connector's tlsSenderCertificateName or is covered by its "*.domain" (the domain and
+// any name under it; a wildcard certificate only literally), may identify a connector. Each case is observed twice at the smart hosts: whether a relay recipient gets
 // through (the "internet" host) and what the Received header the on-prem host got says. Complements
 // test/integration/core-flow.test.ts (which checks the relay refusal for the stock bad certificates).
 import { after, before, describe, test } from 'node:test';
@@ -56,8 +56,9 @@ const stock = (n: keyof Gateway['certs']['clients']) => () => gw.certs.clients[n
 const CASES: Case[] = [
   { name: 'a name one label under the wildcard, in the CN only', cert: () => extra.oneLabelCn!, connector: 'Wildcard' },
   { name: 'a name one label under the wildcard, in a SAN only', cert: () => extra.oneLabelSan!, connector: 'Wildcard' },
-  { name: 'a name two labels under the wildcard (a.b.contoso.com)', cert: stock('deepName'), connector: null },
-  { name: 'the wildcard\'s bare parent domain (contoso.com)', cert: () => extra.bareParent!, connector: null },
+  { name: 'a name two labels under the wildcard (a.b.contoso.com)', cert: stock('deepName'), connector: 'Wildcard' },
+  { name: 'the wildcard\'s bare domain (contoso.com, which "*.contoso.com" covers)', cert: () => extra.bareParent!, connector: 'Wildcard' },
+  { name: 'a certificate that itself carries "*.contoso.com" (literal match)', cert: stock('wildcard'), connector: 'Wildcard' },
   { name: 'a name glued onto the domain (evilcontoso.com)', cert: () => extra.glued!, connector: null },
   { name: 'the right name followed by a foreign suffix', cert: () => extra.suffixed!, connector: null },
   { name: 'the right name in upper case', cert: () => extra.upperCase!, connector: 'Exact' },

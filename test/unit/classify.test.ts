@@ -1,4 +1,5 @@
-// Table tests for inbound classification: certificate (CN, SAN, wildcard one label deep) beats
+// Table tests for inbound classification: certificate (CN, SAN, "*.domain" at any depth and the
+// domain itself; a wildcard certificate only literally) beats
 // IP (v4, v6, CIDR, range, IPv4-mapped); disabled connectors never match; else anonymous.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -47,13 +48,33 @@ const rows: Row[] = [
     expected: { connector: 'Wildcard cert', matchedBy: 'certificate', certName: 'smtp.fabrikam.com' },
   },
   {
-    name: 'does not match a wildcard certificate pattern two labels deep',
+    name: 'matches a wildcard certificate pattern two labels deep',
     input: cert('198.51.100.1', 'a.smtp.fabrikam.com'),
+    expected: { connector: 'Wildcard cert', matchedBy: 'certificate', certName: 'a.smtp.fabrikam.com' },
+  },
+  {
+    name: 'matches a wildcard certificate pattern with the bare parent domain',
+    input: cert('198.51.100.1', 'fabrikam.com'),
+    expected: { connector: 'Wildcard cert', matchedBy: 'certificate', certName: 'fabrikam.com' },
+  },
+  {
+    name: 'does not match a wildcard certificate pattern with a look-alike suffix',
+    input: cert('198.51.100.1', 'evilfabrikam.com'),
     expected: { connector: null, matchedBy: null },
   },
   {
-    name: 'does not match a wildcard certificate pattern with the bare parent domain',
-    input: cert('198.51.100.1', 'fabrikam.com'),
+    name: 'matches a certificate that itself carries the same wildcard name, literally',
+    input: cert('198.51.100.1', '*.fabrikam.com'),
+    expected: { connector: 'Wildcard cert', matchedBy: 'certificate', certName: '*.fabrikam.com' },
+  },
+  {
+    name: 'does not match a certificate carrying a narrower wildcard name (literal rule)',
+    input: cert('198.51.100.1', '*.smtp.fabrikam.com'),
+    expected: { connector: null, matchedBy: null },
+  },
+  {
+    name: 'does not let a wildcard certificate name match an exact pattern',
+    input: cert('198.51.100.1', '*.contoso.com'),
     expected: { connector: null, matchedBy: null },
   },
   {

@@ -2,7 +2,7 @@
 // but breaks one rule, and the single issue it must produce (key path, line, message fragment).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfigText, type ConfigIssue } from '../../src/config/load.js';
+import { ConfigError, loadConfigText, loadConfigTextWithWarnings, type ConfigIssue } from '../../src/config/load.js';
 
 // Lines 1-4; every case's own YAML starts at line 5.
 const BASE = `server:
@@ -11,7 +11,7 @@ const BASE = `server:
   tls: { cert: certs/server.crt, key: certs/server.key, clientCa: [certs/ca.crt] }
 `;
 const ON_PREM_IN = `  - { name: From on-prem, connectorType: OnPremises, senderIPAddresses: [10.0.0.5] }\n`;
-const ON_PREM_OUT = `  - { name: To on-prem, allAcceptedDomains: true, smartHosts: [mail.contoso.test] }\n`;
+const ON_PREM_OUT = `  - { name: To on-prem, connectorType: OnPremises, allAcceptedDomains: true, smartHosts: [mail.contoso.test] }\n`;
 
 function issuesOf(text: string): ConfigIssue[] {
   try {
@@ -43,7 +43,14 @@ const rules: { name: string; yaml: string; base?: string; path: string; line: nu
     yaml: `outboundConnectors:\n  - { name: out, allAcceptedDomains: true }\n`,
     path: 'outboundConnectors[0]',
     line: 6,
-    message: /smartHosts or useMxRecord/,
+    message: /smartHosts or useMxRecord: true\. In EOP's words, SmartHosts "specifies the smart hosts the Outbound connector uses to route mail\. This parameter is required if you set the UseMxRecord parameter to \$false"; .*add useMxRecord: true/,
+  },
+  {
+    name: 'rejects allAcceptedDomains on a connector that says connectorType: Partner',
+    yaml: `outboundConnectors:\n  - name: out\n    connectorType: Partner\n    allAcceptedDomains: true\n    smartHosts: [a.test]\n`,
+    path: 'outboundConnectors[0].allAcceptedDomains',
+    line: 8,
+    message: /only valid on an OnPremises outbound connector .*set connectorType: OnPremises/,
   },
   {
     name: 'rejects an outbound connector with both smartHosts and useMxRecord',
@@ -173,6 +180,32 @@ describe('cross-field rules', () => {
   it('accepts a transport-rule-scoped outbound connector without recipient domains', () => {
     const yaml = `outboundConnectors:\n  - { name: Scoped, isTransportRuleScoped: true, smartHosts: [a.test] }\n`;
     assert.deepEqual(issuesOf(BASE + yaml), []);
+  });
+
+  it('warns, and still loads, allAcceptedDomains on a connector that leaves connectorType out (EOP default Partner)', () => {
+    const yaml = `outboundConnectors:\n  - name: out\n    allAcceptedDomains: true\n    smartHosts: [a.test]\n`;
+    const { model, warnings } = loadConfigTextWithWarnings(BASE + yaml, 'rules.yaml');
+    assert.deepEqual(
+      warnings.map((w) => [w.file, w.path, w.line]),
+      [['rules.yaml', 'outboundConnectors[0].allAcceptedDomains', 7]],
+    );
+    assert.match(warnings[0]?.message ?? '', /defaults to Partner.*add connectorType: OnPremises/);
+    assert.equal(model.outboundConnectors[0]?.connectorType, 'Partner', 'the omitted type is still Partner, as in EOP');
+    assert.equal(model.outboundConnectors[0]?.allAcceptedDomains, true, 'and the connector works as before');
+  });
+
+  it('warns when rejectDirectSend is on but an unrestricted Partner connector for "*" exempts every sender', () => {
+    const partner = (flags: string) => `inboundConnectors:\n  - { name: Any partner, senderDomains: ["*"], senderIPAddresses: [192.0.2.1]${flags} }\n`;
+    const on = 'organization: { rejectDirectSend: true }\n';
+    const open = loadConfigTextWithWarnings(BASE + on + partner(''), 'rules.yaml').warnings;
+    assert.deepEqual(open.map((w) => [w.path, w.line]), [['organization.rejectDirectSend', 5]]);
+    assert.match(open[0]?.message ?? '', /Partner connector "Any partner" claims every sender domain/);
+    assert.deepEqual(loadConfigTextWithWarnings(BASE + on + partner(', restrictDomainsToIPAddresses: true'), 'rules.yaml').warnings, []);
+    assert.deepEqual(loadConfigTextWithWarnings(BASE + partner(''), 'rules.yaml').warnings, [], 'switch off: nothing to warn about');
+  });
+
+  it('has no warnings for an OnPremises allAcceptedDomains connector', () => {
+    assert.deepEqual(loadConfigTextWithWarnings(`${BASE}outboundConnectors:\n${ON_PREM_OUT}`, 'rules.yaml').warnings, []);
   });
 
   it('reports every broken rule of one config together', () => {

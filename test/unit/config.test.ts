@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseDnsServer, parseSmartHost } from '../../src/config/hosts.js';
-import { ConfigError, formatIssues, loadConfigFile, loadConfigText, type ConfigIssue } from '../../src/config/load.js';
+import { ConfigError, formatIssues, loadConfigFile, loadConfigFileWithWarnings, loadConfigText, type ConfigIssue } from '../../src/config/load.js';
 import { parseDuration, parseSize } from '../../src/config/units.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url)); // dist/test/unit → repo root
@@ -188,8 +188,8 @@ outboundConnectors:
 
 describe('shipped configs', () => {
   const examples = readdirSync(resolve(ROOT, 'config/examples')).filter((f) => f.endsWith('.yaml'));
-  it('include the three seed scenarios', () => {
-    assert.deepEqual(examples.sort(), ['eop-standalone.yaml', 'hybrid-two-sites.yaml', 'partner-forced-tls.yaml']);
+  it('include the three seed scenarios and the partner lock-down recipe', () => {
+    assert.deepEqual(examples.sort(), ['eop-standalone.yaml', 'hybrid-two-sites.yaml', 'partner-forced-tls.yaml', 'partner-lockdown.yaml']);
   });
   it('config/sluice.yaml loads and is the only one that generates dev certificates', async () => {
     const model = await loadConfigFile(resolve(ROOT, 'config/sluice.yaml'));
@@ -198,8 +198,9 @@ describe('shipped configs', () => {
     assert.deepEqual(model.outboundConnectors[0]?.smartHosts, [{ host: '127.0.0.1', port: 2526 }]);
   });
   for (const name of examples) {
-    it(`config/examples/${name} loads without dev certificates`, async () => {
-      const model = await loadConfigFile(resolve(ROOT, 'config/examples', name));
+    it(`config/examples/${name} loads without dev certificates or warnings`, async () => {
+      const { model, warnings } = await loadConfigFileWithWarnings(resolve(ROOT, 'config/examples', name));
+      assert.deepEqual(warnings, []);
       assert.equal(model.server.tls.generateDevCertificates, false);
       assert.ok(model.inboundConnectors.length > 0 && model.outboundConnectors.length > 0);
     });

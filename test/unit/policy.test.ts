@@ -1,6 +1,7 @@
 // Table tests for the relay policy: accepted domains from anyone, relay only for OnPremises
 // connectors vouched for by certificate or accepted MAIL FROM domain, partner and on-prem
-// restrictions (5.7.51), and every classic relay trick refused for an anonymous session.
+// restrictions (5.7.51, EOP's generic texts), the partner lock-down recipe, Direct Send (5.7.68),
+// and every classic relay trick refused for an anonymous session.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { classifySession, type SessionFacts } from '../../src/classify/classify-session.js';
@@ -58,20 +59,31 @@ interface Row {
   name: string;
   input: { facts: SessionFacts; from: string; to: string; spec?: ModelSpec };
   /** code 250 = accepted; route 'connector:<name>' | 'mx' | null. */
-  expected: { code: number; enhanced?: string; text?: string; route?: string | null; address?: string | null };
+  expected: { code: number; enhanced?: string; text?: string; reason?: string; route?: string | null; address?: string | null };
 }
 
 const ACCESS_DENIED = { code: 550, enhanced: '5.4.1', text: 'Relay Access Denied', route: null };
 const TENANT_DENIED = { code: 550, enhanced: '5.7.64', text: 'TenantAttribution; Relay Access Denied', route: null };
-const partner = (name: string, what: string) => ({
+// The wire texts are EOP's generic ones (issue 7): no connector name, no unmet check. Those go to
+// the reason, which the log line and `sluice route` show.
+const EOP_PARTNER_TEXT =
+  "TenantInboundAttribution; There is a partner connector configured that matched the message's recipient domain. " +
+  'The connector had either the RestrictDomainsToIPAddresses or RestrictDomainsToCertificate set';
+const ON_PREM_TEXT =
+  'TenantInboundAttribution; There is an on-premises connector configured that matched the sending server. ' +
+  'The connector had either the RestrictDomainsToIPAddresses or RestrictDomainsToCertificate set';
+const TLS_TEXT = 'TenantInboundAttribution; STARTTLS is required to send mail to this organization';
+const partner = (name: string, what: string, text = EOP_PARTNER_TEXT) => ({
   code: 550,
   enhanced: '5.7.51',
-  text: `TenantInboundAttribution; Rejected by partner connector '${name}': ${what}`,
+  text,
+  reason: `restriction: partner connector '${name}': ${what}`,
 });
-const onPrem = (name: string, what: string) => ({
+const onPrem = (name: string, what: string, text = ON_PREM_TEXT) => ({
   code: 550,
   enhanced: '5.7.51',
-  text: `TenantInboundAttribution; Rejected by on-premises connector '${name}': ${what}`,
+  text,
+  reason: `restriction: on-premises connector '${name}': ${what}`,
 });
 const LOCAL = { code: 250, route: 'connector:To on-prem' };
 const RELAYED = { code: 250, route: 'mx' };
@@ -188,7 +200,7 @@ const rows: Row[] = [
   {
     name: "refuses a partner's domain sent without TLS from outside its IPs, naming every unmet requirement",
     input: { facts: anon, from: 'a@fabrikam.com', to: 'b@contoso.com' },
-    expected: partner('Fabrikam partner', 'TLS required, sender IP 203.0.113.9 not in senderIPAddresses'),
+    expected: partner('Fabrikam partner', 'TLS required, sender IP 203.0.113.9 not in senderIPAddresses', TLS_TEXT),
   },
   {
     name: "refuses a partner's domain over TLS from outside its IPs",
@@ -198,7 +210,7 @@ const rows: Row[] = [
   {
     name: "refuses a partner's domain from its IPs without TLS",
     input: { facts: ipSession('192.0.2.10'), from: 'a@fabrikam.com', to: 'b@contoso.com' },
-    expected: partner('Fabrikam partner', 'TLS required'),
+    expected: partner('Fabrikam partner', 'TLS required', TLS_TEXT),
   },
   {
     name: "accepts a partner's domain over TLS from its IPs",
@@ -225,7 +237,7 @@ const rows: Row[] = [
   {
     name: 'refuses an on-prem connector that requires TLS on a plain session',
     input: { facts: ipSession('10.0.5.7'), from: 'a@contoso.com', to: 'b@contoso.com' },
-    expected: onPrem('On-prem TLS', 'TLS required'),
+    expected: onPrem('On-prem TLS', 'TLS required', TLS_TEXT),
   },
   { name: 'accepts an on-prem connector that requires TLS over TLS', input: { facts: ipSession('10.0.5.7', true), from: 'a@contoso.com', to: 'b@contoso.com' }, expected: LOCAL },
   {
@@ -236,7 +248,7 @@ const rows: Row[] = [
   {
     name: 'applies on-prem requireTls to a relay recipient despite associatedAcceptedDomains',
     input: { facts: ipSession('10.0.5.7'), from: 'a@contoso.com', to: 'b@outlook.com' },
-    expected: onPrem('On-prem TLS', 'TLS required'),
+    expected: onPrem('On-prem TLS', 'TLS required', TLS_TEXT),
   },
   {
     name: 'refuses a certificate-restricted on-prem connector matched only by IP',
@@ -275,6 +287,11 @@ function check(row: Row): void {
   if (got.verdict.kind !== 'accept') {
     if (expected.enhanced) assert.equal(got.verdict.enhanced, expected.enhanced);
     if (expected.text) assert.equal(got.verdict.text, expected.text);
+    if (expected.reason) assert.equal(got.verdict.reason, expected.reason);
+    // Nothing on the wire names a connector: that is for the log and `sluice route`.
+    for (const c of [...model.inboundConnectors, ...model.outboundConnectors]) {
+      assert.ok(!got.verdict.text.includes(c.name), `reply text names connector '${c.name}': ${got.verdict.text}`);
+    }
   }
   if (expected.route !== undefined) {
     const route = got.route === null ? null : got.route.kind === 'connector' ? `connector:${got.route.connector.name}` : got.route.kind;
@@ -344,3 +361,139 @@ for (const { name, input, expected } of SENDERS) {
     }
   });
 }
+
+// Microsoft's partner lock-down: a Partner connector for every sender domain, restricted to the IPs of
+// a filtering service in front of us (198.51.100.0/28). Internet mail must come through the service;
+// our own servers are judged by their OnPremises connectors only.
+const lockdown: ModelSpec = {
+  acceptedDomains: ['contoso.com'],
+  inboundConnectors: [
+    { name: 'On-prem by cert', tlsSenderCertificateName: 'mail.contoso.com' },
+    { name: 'On-prem by IP', senderIPAddresses: ['10.0.0.0/24'] },
+    { name: 'On-prem TLS only', senderIPAddresses: ['10.0.9.0/24'], requireTls: true },
+    {
+      name: 'Filtering service',
+      connectorType: 'Partner',
+      senderDomains: ['*'],
+      senderIPAddresses: ['198.51.100.0/28'],
+      restrictDomainsToIPAddresses: true,
+    },
+  ],
+  outboundConnectors: [{ name: 'To on-prem', allAcceptedDomains: true }],
+};
+const LOCKED_OUT = partner('Filtering service', 'sender IP 203.0.113.9 not in senderIPAddresses');
+
+const lockdownRows: Row[] = [
+  {
+    name: 'lets the on-prem server identified by certificate relay to the internet despite the lock-down',
+    input: { spec: lockdown, facts: certSession('mail.contoso.com'), from: 'john@contoso.com', to: 'sun@fabrikam.com' },
+    expected: RELAYED,
+  },
+  {
+    name: 'lets the on-prem server identified by IP relay to the internet despite the lock-down',
+    input: { spec: lockdown, facts: ipSession('10.0.0.5'), from: 'john@contoso.com', to: 'sun@fabrikam.com' },
+    expected: RELAYED,
+  },
+  {
+    name: 'lets the on-prem server identified by IP deliver to an accepted domain despite the lock-down',
+    input: { spec: lockdown, facts: ipSession('10.0.0.5'), from: 'john@contoso.com', to: 'bob@contoso.com' },
+    expected: LOCAL,
+  },
+  {
+    name: "still applies an on-prem connector's own requireTls under the lock-down",
+    input: { spec: lockdown, facts: ipSession('10.0.9.5'), from: 'john@contoso.com', to: 'sun@fabrikam.com' },
+    expected: onPrem('On-prem TLS only', 'TLS required', TLS_TEXT),
+  },
+  {
+    name: 'refuses an internet sender from outside the filtering service with the generic partner text',
+    input: { spec: lockdown, facts: anon, from: 'sun@fabrikam.com', to: 'bob@contoso.com' },
+    expected: LOCKED_OUT,
+  },
+  {
+    name: 'refuses an internet sender claiming our own domain from outside the filtering service',
+    input: { spec: lockdown, facts: anonTls, from: 'john@contoso.com', to: 'bob@contoso.com' },
+    expected: LOCKED_OUT,
+  },
+  {
+    name: 'refuses the null sender from outside the filtering service ("*" claims it)',
+    input: { spec: lockdown, facts: anon, from: '', to: 'bob@contoso.com' },
+    expected: LOCKED_OUT,
+  },
+  {
+    name: 'accepts internet mail that comes through the filtering service',
+    input: { spec: lockdown, facts: ipSession('198.51.100.3'), from: 'sun@fabrikam.com', to: 'bob@contoso.com' },
+    expected: LOCAL,
+  },
+  {
+    name: 'does not let the filtering service relay',
+    input: { spec: lockdown, facts: ipSession('198.51.100.3'), from: 'sun@fabrikam.com', to: 'x@outlook.com' },
+    expected: TENANT_DENIED,
+  },
+  {
+    name: 'refuses a certificate that is not on-prem (unverified names are anonymous) from outside the service',
+    input: { spec: lockdown, facts: certSession('mx.fabrikam.com'), from: 'sun@fabrikam.com', to: 'bob@contoso.com' },
+    expected: partner('Filtering service', 'sender IP 198.51.100.20 not in senderIPAddresses'),
+  },
+];
+for (const row of lockdownRows) test(`decideRecipient ${row.name}`, () => check(row));
+
+// Direct Send (organization.rejectDirectSend): refused at MAIL FROM.
+const directSend: ModelSpec = {
+  rejectDirectSend: true,
+  acceptedDomains: ['contoso.com', { domain: 'contoso.net', type: 'InternalRelay' }, 'contoso.org', 'contoso.biz'],
+  inboundConnectors: [
+    { name: 'On-prem IP', senderIPAddresses: ['10.0.0.0/24'] },
+    { name: 'Scanner partner', connectorType: 'Partner', senderDomains: ['contoso.org'], senderIPAddresses: ['192.0.2.0/24'], restrictDomainsToIPAddresses: true },
+    { name: 'Bulk mailer', connectorType: 'Partner', senderDomains: ['*.contoso.biz'], requireTls: true },
+    { name: 'Old mailer', enabled: false, connectorType: 'Partner', senderDomains: ['contoso.com'], requireTls: true },
+    { name: 'On-prem claims', senderIPAddresses: ['10.0.1.0/24'], senderDomains: ['contoso.com'] },
+  ],
+  outboundConnectors: [{ name: 'To on-prem', allAcceptedDomains: true }],
+};
+const DIRECT_SEND = { code: 550, enhanced: '5.7.68', text: 'TenantInboundAttribution; Direct Send not allowed for this organization from unauthorized sources' };
+
+const directSendRows: { name: string; input: { facts: SessionFacts; from: string; spec?: ModelSpec }; expected: { code: number; enhanced?: string; text?: string; reason?: RegExp } }[] = [
+  { name: 'refuses an anonymous sender claiming an accepted domain', input: { facts: anon, from: 'ceo@contoso.com' }, expected: DIRECT_SEND },
+  { name: 'refuses an anonymous sender claiming an accepted domain in another case', input: { facts: anon, from: 'ceo@CONTOSO.Com' }, expected: DIRECT_SEND },
+  { name: 'refuses an anonymous sender claiming an InternalRelay accepted domain', input: { facts: anon, from: 'ceo@contoso.net' }, expected: DIRECT_SEND },
+  { name: 'refuses an anonymous TLS sender without a certificate', input: { facts: anonTls, from: 'ceo@contoso.com' }, expected: DIRECT_SEND },
+  { name: 'accepts an anonymous sender from a foreign domain', input: { facts: anon, from: 'sun@fabrikam.com' }, expected: { code: 250 } },
+  { name: 'accepts an anonymous sender from an unlisted subdomain (not an accepted domain)', input: { facts: anon, from: 'a@eu.contoso.com' }, expected: { code: 250 } },
+  { name: 'accepts the null sender (no domain to claim)', input: { facts: anon, from: '' }, expected: { code: 250 } },
+  { name: 'accepts an accepted-domain sender when the switch is off', input: { facts: anon, from: 'ceo@contoso.com', spec: { ...directSend, rejectDirectSend: false } }, expected: { code: 250 } },
+  { name: 'accepts the on-prem server identified by IP', input: { facts: ipSession('10.0.0.5'), from: 'ceo@contoso.com' }, expected: { code: 250 } },
+  { name: 'accepts a session a Partner connector identified by IP', input: { facts: ipSession('192.0.2.5'), from: 'scan@contoso.com' }, expected: { code: 250 } },
+  {
+    name: 'exempts an anonymous sender whose domain a Partner connector claims (its restrictions come at RCPT)',
+    input: { facts: anon, from: 'scan@contoso.org' },
+    expected: { code: 250, reason: /direct send allowed: partner connector 'Scanner partner' claims contoso\.org/ },
+  },
+  {
+    name: 'exempts the bare domain of a Partner connector wildcard ("*.contoso.biz" covers contoso.biz)',
+    input: { facts: anon, from: 'news@contoso.biz' },
+    expected: { code: 250, reason: /partner connector 'Bulk mailer'/ },
+  },
+  { name: 'does not exempt a domain only a disabled Partner connector claims', input: { facts: anon, from: 'ceo@contoso.com' }, expected: DIRECT_SEND },
+  { name: 'does not exempt a domain only an OnPremises connector claims', input: { facts: anon, from: 'it@contoso.com' }, expected: DIRECT_SEND },
+  { name: 'still refuses bad syntax first with 501 5.1.7', input: { facts: anon, from: 'a%b@contoso.com' }, expected: { code: 501, enhanced: '5.1.7' } },
+];
+
+for (const { name, input, expected } of directSendRows) {
+  test(`decideSender with rejectDirectSend ${name}`, () => {
+    const model = buildModel(input.spec ?? directSend);
+    const got = decideSender(model, input.facts, classifySession(model, input.facts), input.from);
+    assert.equal(code(got), expected.code, got.reason);
+    if (got.kind !== 'accept') {
+      if (expected.enhanced) assert.equal(got.enhanced, expected.enhanced);
+      if (expected.text) assert.equal(got.text, expected.text);
+    }
+    if (expected.reason) assert.match(got.reason, expected.reason);
+  });
+}
+
+test('an exempt Direct Send sender still meets the partner restrictions at RCPT', () => {
+  const model = buildModel(directSend);
+  const got = decideRecipient(model, anon, classifySession(model, anon), 'scan@contoso.org', 'bob@contoso.com');
+  assert.equal(code(got.verdict), 550);
+  assert.equal(got.verdict.kind !== 'accept' && got.verdict.enhanced, '5.7.51');
+});

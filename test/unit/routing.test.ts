@@ -1,5 +1,6 @@
 // Table tests for outbound selection: exact > allAcceptedDomains > wildcard (longest first, "*"
-// last), routing.precedence reordering, skipped connectors, and the none/mx fallbacks.
+// last; "*.contoso.com" covers contoso.com and every subdomain), routing.precedence reordering,
+// skipped connectors, and the none/mx fallbacks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RouteClass } from '../../src/domain/model.js';
@@ -115,9 +116,57 @@ const rows: Row[] = [
     expected: { kind: 'connector', connector: 'Long', rule: 'wildcard:*.eu.contoso.com' },
   },
   {
-    name: 'does not let a wildcard match its parent domain',
+    name: 'lets "*.contoso.com" cover contoso.com itself, as EOP does',
     input: { spec: { acceptedDomains: [], outboundConnectors: [{ name: 'Short', recipientDomains: ['*.contoso.com'] }] }, domain: 'contoso.com' },
-    expected: { kind: 'mx', rule: 'mx:contoso.com' },
+    expected: { kind: 'connector', connector: 'Short', rule: 'wildcard:*.contoso.com' },
+  },
+  {
+    name: 'lets "*.contoso.com" cover a name two labels deep',
+    input: { spec: { acceptedDomains: [], outboundConnectors: [{ name: 'Short', recipientDomains: ['*.contoso.com'] }] }, domain: 'a.b.contoso.com' },
+    expected: { kind: 'connector', connector: 'Short', rule: 'wildcard:*.contoso.com' },
+  },
+  {
+    name: 'never lets "*.contoso.com" cover the look-alike evilcontoso.com',
+    input: { spec: { acceptedDomains: [], outboundConnectors: [{ name: 'Short', recipientDomains: ['*.contoso.com'] }] }, domain: 'evilcontoso.com' },
+    expected: { kind: 'mx', rule: 'mx:evilcontoso.com' },
+  },
+  {
+    name: 'matches a Unicode wildcard pattern against the punycode recipient domain',
+    input: { spec: { acceptedDomains: [], outboundConnectors: [{ name: 'IDN', recipientDomains: ['*.bücher.example'] }] }, domain: 'xn--bcher-kva.example' },
+    expected: { kind: 'connector', connector: 'IDN', rule: 'wildcard:*.xn--bcher-kva.example' },
+  },
+  {
+    name: 'keeps an exact connector ahead of a "*.contoso.com" one for contoso.com under the default precedence',
+    input: {
+      spec: { acceptedDomains: [], outboundConnectors: [{ name: 'Wild', recipientDomains: ['*.contoso.com'] }, { name: 'Exact', recipientDomains: ['contoso.com'] }] },
+      domain: 'contoso.com',
+    },
+    expected: { kind: 'connector', connector: 'Exact', rule: 'exact:contoso.com' },
+  },
+  {
+    name: 'keeps an exact connector ahead of a "*.contoso.com" one for contoso.com under the Microsoft precedence',
+    input: {
+      spec: {
+        acceptedDomains: [],
+        precedence: MICROSOFT_EXAMPLE,
+        outboundConnectors: [{ name: 'Wild', recipientDomains: ['*.contoso.com'] }, { name: 'Exact', recipientDomains: ['contoso.com'] }],
+      },
+      domain: 'contoso.com',
+    },
+    expected: { kind: 'connector', connector: 'Exact', rule: 'exact:contoso.com' },
+  },
+  {
+    name: 'picks the longer wildcard for its own bare domain ("*.eu.contoso.com" for eu.contoso.com)',
+    input: {
+      spec: { acceptedDomains: [], outboundConnectors: [{ name: 'Short', recipientDomains: ['*.contoso.com'] }, { name: 'Long', recipientDomains: ['*.eu.contoso.com'] }] },
+      domain: 'eu.contoso.com',
+    },
+    expected: { kind: 'connector', connector: 'Long', rule: 'wildcard:*.eu.contoso.com' },
+  },
+  {
+    name: 'sends contoso.com to "*.contoso.com" before allAcceptedDomains under the Microsoft precedence when no exact connector exists',
+    input: { spec: { ...seedOnly, precedence: MICROSOFT_EXAMPLE, outboundConnectors: [{ name: 'Connector 1', allAcceptedDomains: true }, { name: 'Connector 3', recipientDomains: ['*.Contoso.com'] }] }, domain: 'contoso.com' },
+    expected: { kind: 'connector', connector: 'Connector 3', rule: 'wildcard:*.contoso.com' },
   },
   {
     name: 'skips a disabled connector',
@@ -177,6 +226,22 @@ for (const { name, input, expected } of rows) {
   });
 }
 
+// The seed's example routes as before the wildcard change, under both precedences: the exact
+// connector keeps contoso.com, and "*.contoso.com" never reaches the look-alike contoso.onmicrosoft.com.
+const SEED_ROUTES: Record<string, Record<string, string>> = {
+  default: { 'fabrikam.com': 'Connector 1', 'contoso.com': 'Connector 2', 'sales.contoso.com': 'Connector 1', 'contoso.onmicrosoft.com': 'Connector 1' },
+  microsoft: { 'fabrikam.com': 'Connector 1', 'contoso.com': 'Connector 2', 'sales.contoso.com': 'Connector 3', 'contoso.onmicrosoft.com': 'Connector 1' },
+};
+for (const [order, routes] of Object.entries(SEED_ROUTES)) {
+  for (const [domain, connector] of Object.entries(routes)) {
+    test(`selectRoute sends john@${domain} in the seed's example to ${connector} with the ${order} precedence`, () => {
+      const model = buildModel(order === 'microsoft' ? { ...seedOnly, precedence: MICROSOFT_EXAMPLE } : seedOnly);
+      const got = selectRoute(model, domain);
+      assert.equal(got.kind === 'connector' ? got.connector.name : got.kind, connector);
+    });
+  }
+}
+
 test('findAcceptedDomain matches exactly, case-insensitively, and not subdomains', () => {
   const model = buildModel({ acceptedDomains: ['contoso.com', { domain: 'fabrikam.com', type: 'InternalRelay' }] });
   assert.deepEqual(findAcceptedDomain(model, 'CONTOSO.com'), { domain: 'contoso.com', type: 'Authoritative' });
@@ -188,6 +253,9 @@ test('findAcceptedDomain matches exactly, case-insensitively, and not subdomains
 test('selectRoute treats a precedence list missing a class as a reordering, not a removal', () => {
   const model = buildModel({ ...seedOnly, precedence: ['wildcard'] });
   assert.equal(selectRoute(model, 'sales.contoso.com').rule, 'wildcard:*.contoso.com');
-  assert.equal(selectRoute(model, 'contoso.com').rule, 'exact:contoso.com');
+  // [wildcard, exact, allAcceptedDomains]: "*.contoso.com" covers contoso.com too, and comes first.
+  assert.equal(selectRoute(model, 'contoso.com').rule, 'wildcard:*.contoso.com');
   assert.equal(selectRoute(model, 'fabrikam.com').rule, 'allAcceptedDomains');
+  const exactFirst = buildModel({ ...seedOnly, precedence: ['exact', 'wildcard'] });
+  assert.equal(selectRoute(exactFirst, 'contoso.com').rule, 'exact:contoso.com');
 });

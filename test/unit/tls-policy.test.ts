@@ -73,8 +73,17 @@ const names: Array<[expected: string, presented: string, covers: boolean]> = [
   ['contoso.com', '*.contoso.com', false],
   ['*.contoso.com', 'mail.contoso.com', true],
   ['*.contoso.com', '*.contoso.com', true],
-  ['*.contoso.com', 'a.b.contoso.com', false],
+  // tlsDomain "*.contoso.com" is a domain pattern: the domain itself and any depth below it.
+  ['*.contoso.com', 'contoso.com', true],
+  ['*.contoso.com', 'a.b.contoso.com', true],
+  ['*.contoso.com', 'evilcontoso.com', false],
+  ['*.contoso.com', 'contoso.com.evil.example', false],
+  ['*.contoso.com', 'mail.contoso.com.', true],
+  // A wildcard certificate keeps the literal rule against a pattern.
   ['*.contoso.com', '*.sub.contoso.com', false],
+  ['*.sub.contoso.com', '*.contoso.com', false],
+  ['*.com', 'contoso.com', false],
+  ['*.xn--bcher-kva.example', 'mail.xn--bcher-kva.example', true],
   ['mail.com', '*.com', false],
   ['127.0.0.1', '127.0.0.1', true],
   ['127.0.0.1', 'localhost', false],

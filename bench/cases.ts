@@ -55,28 +55,37 @@ export interface Settings {
   /** Which systems to run: ceiling, postfix, sluice. */
   systems: string[];
   sluiceNodeArgs: string[];
+  /** SLUICE_LOG_LEVEL of the relay under test (warn: no lines on the happy path; info: the default). */
+  sluiceLogLevel: string;
+  /** BENCH_PROFILE=1: Sluice only, under --cpu-prof; the profile is cut to the timed runs and summarised. */
+  profile: boolean;
 }
 
 export function settings(): Settings {
-  const sel = process.env.BENCH_CASES ?? 'headline';
+  const sel = process.env.BENCH_CASES ?? (process.env.BENCH_PROFILE === '1' ? HEADLINE[0]!.id : 'headline');
   const all = fullMatrix();
   const cases = sel === 'headline' ? HEADLINE : sel === 'all' ? all : sel.split(',').map((id) => {
     const c = all.find((x) => x.id === id.trim());
     if (!c) throw new Error(`BENCH_CASES: unknown case ${id}; known: ${all.map((x) => x.id).join(' ')}`);
     return c;
   });
+  // The profiling mode defaults to a short, single-system run of the headline case.
+  const profile = process.env.BENCH_PROFILE === '1';
+  const d = (full: number, prof: number) => (profile ? prof : full);
   return {
-    messages: num('BENCH_MESSAGES', 5_000),
-    runs: num('BENCH_RUNS', 5),
+    messages: num('BENCH_MESSAGES', d(5_000, 3_000)),
+    runs: num('BENCH_RUNS', d(5, 2)),
     tlsMessages: num('BENCH_TLS_MESSAGES', 1_000),
-    latencyMessages: num('BENCH_LATENCY_MESSAGES', 1_000),
+    latencyMessages: num('BENCH_LATENCY_MESSAGES', d(1_000, 0)),
     warmup: num('BENCH_WARMUP', 1000),
-    idleSessions: num('BENCH_IDLE_SESSIONS', 1_000),
-    bigMessageMb: num('BENCH_BIG_MB', 100),
+    idleSessions: num('BENCH_IDLE_SESSIONS', d(1_000, 0)),
+    bigMessageMb: num('BENCH_BIG_MB', d(100, 0)),
     runTimeoutMs: num('BENCH_RUN_TIMEOUT_S', 180) * 1000,
     deadlineMs: num('BENCH_DEADLINE_S', 1800) * 1000,
     cases,
-    systems: (process.env.BENCH_SYSTEMS ?? 'ceiling,postfix,sluice').split(',').map((s) => s.trim()),
+    systems: (process.env.BENCH_SYSTEMS ?? (profile ? 'sluice' : 'ceiling,postfix,sluice')).split(',').map((s) => s.trim()),
     sluiceNodeArgs: (process.env.BENCH_SLUICE_NODE_ARGS ?? '').split(' ').filter(Boolean),
+    sluiceLogLevel: process.env.BENCH_SLUICE_LOG_LEVEL ?? 'warn',
+    profile: profile,
   };
 }

@@ -6,11 +6,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { settings, type Settings } from './cases.js';
-import { measure, median, type Figures, type System } from './measure.js';
+import { measureCase, median, type Figures, type RunWindow, type System } from './measure.js';
+import { formatSummary, readProfile, summarise } from './profile-summary.js';
 import { bigMessage, idleSessions } from './memory.js';
 
 const MB = 1024 * 1024;
 const MEMORY_TIMEOUT_MS = 180_000;
+const PROFILE_TOP = Number(process.env.BENCH_PROFILE_TOP ?? 15);
 
 function machine(): string {
   const cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '?';
@@ -34,9 +36,15 @@ function makeCerts(): { cert: string; key: string; dir: string } {
 
 const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : '–');
 
+const cpuCell = (f: Figures) => (f.system === 'ceiling' || !f.cpuSPer1k.length ? '' : `${fmt(median(f.cpuSPer1k), 2)} (${f.cpuSPer1k.map((x) => fmt(x, 2)).join(' / ')})`);
+
+/** Sluice's CPU split: main thread (JS + inline socket syscalls) / other threads (libuv fs pool, GC). */
+const threadNote = (f: Figures) =>
+  f.threadCpu.length ? `main thread ${fmt(median(f.threadCpu.map((t) => t.mainMs)), 2)} + other threads ${fmt(median(f.threadCpu.map((t) => t.otherMs)), 2)} ms/msg` : '';
+
 function table(rows: Figures[]): string {
   const out = [
-    '| case | system | msg/s (median) | runs | ×Postfix | ×ceiling | p50 ms | p99 ms | peak RSS MB (Σ RSS / Σ PSS) | CPU s / 1k msg | notes |',
+    '| case | system | msg/s (median) | runs | ×Postfix | ×ceiling | p50 ms | p99 ms | peak RSS MB (Σ RSS / Σ PSS) | CPU ms/msg (median; runs) | notes |',
     '|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|',
   ];
   for (const f of rows) {
@@ -44,10 +52,11 @@ function table(rows: Figures[]): string {
     const of = (sys: System) => median(same.find((r) => r.system === sys)?.msgsPerS ?? []);
     const mine = median(f.msgsPerS);
     const ratio = (sys: System) => (f.system === 'sluice' ? fmt(mine / of(sys), 2) : '');
+    const notes = [f.failures ? `${f.failures} failed` : '', threadNote(f), f.note.replace(/\|/g, '/')].filter(Boolean).join('; ');
     out.push(
       `| ${f.caseId} | ${f.system} | ${fmt(mine)} | ${f.msgsPerS.map((x) => fmt(x)).join(' / ')} | ${ratio('postfix')} | ${ratio('ceiling')} | ` +
         `${fmt(f.p50Ms, 1)} | ${fmt(f.p99Ms, 1)} | ${f.system === 'ceiling' ? '' : `${fmt(f.peakRssBytes / MB, 0)} / ${fmt(f.peakPssBytes / MB, 0)}`} | ` +
-        `${f.system === 'ceiling' ? '' : fmt(median(f.cpuSPer1k), 2)} | ${f.failures ? `${f.failures} failed; ` : ''}${f.note.replace(/\|/g, '/')} |`,
+        `${cpuCell(f)} | ${notes} |`,
     );
   }
   return out.join('\n');
@@ -58,8 +67,10 @@ function targets(rows: Figures[], idle: Awaited<ReturnType<typeof idleSessions>>
   const get = (sys: System) => rows.find((r) => r.caseId === head && r.system === sys);
   const ratio = median(get('sluice')?.msgsPerS ?? []) / median(get('postfix')?.msgsPerS ?? []);
   const p99 = get('sluice')?.p99Ms ?? NaN;
+  const cpu = (sys: System) => median(get(sys)?.cpuSPer1k ?? []);
   const lines = [
-    `- Sluice/Postfix throughput, ${head}: ${fmt(ratio, 2)}× (target ≥ 1.0×, aim 2×) ${ratio >= 1 ? 'MET' : 'MISSED'}`,
+    `- Sluice/Postfix throughput, ${head}: ${fmt(ratio, 2)}× (target ≥ 1.5×, aim 2×) ${ratio >= 1.5 ? 'MET' : 'MISSED'}`,
+    `- CPU per message, ${head}: Sluice ${fmt(cpu('sluice'), 2)} ms, Postfix ${fmt(cpu('postfix'), 2)} ms (all its processes) → Sluice uses ${fmt(cpu('sluice') / cpu('postfix'), 2)}× Postfix's CPU`,
     `- Sluice p99 DATA-end → 250, ${head}: ${fmt(p99, 1)} ms (target < 50 ms) ${p99 < 50 ? 'MET' : 'MISSED'}`,
   ];
   if (idle) {
@@ -73,26 +84,41 @@ function targets(rows: Figures[], idle: Awaited<ReturnType<typeof idleSessions>>
   return lines.join('\n');
 }
 
+/** BENCH_PROFILE: Sluice's profile, cut to its timed runs, as top-frame tables. */
+function printProfiles(figs: Figures[], windows: RunWindow[]): void {
+  for (const f of figs) {
+    if (!f.profileFile) continue;
+    const mainMs = median(f.threadCpu.map((t) => t.mainMs));
+    console.log(`## CPU profile: ${f.caseId} ${f.system}\n`);
+    console.log(`- file: ${f.profileFile} (open in Chrome DevTools → Performance, or \`node dist/bench/profile-summary.js FILE\`)`);
+    console.log(`- samples of the ${windows.length} timed run(s) only (no start-up, no warm-up); CPU ${fmt(median(f.cpuSPer1k), 2)} ms/msg: ${threadNote(f)}; the profile sees the main thread only\n`);
+    console.log(formatSummary(summarise(readProfile(f.profileFile), windows, PROFILE_TOP), Number.isFinite(mainMs) ? mainMs : undefined) + '\n');
+  }
+}
+
 async function main(): Promise<void> {
   const s = settings();
   const started = Date.now();
   console.log('# Sluice benchmark\n');
   console.log(machine());
-  console.log(`- settings: ${s.messages} messages per run (TLS cases: ${s.tlsMessages}) × ${s.runs} runs (median), ${s.warmup} warm-up, ${s.latencyMessages} messages in the latency run, one message per connection`);
-  console.log(`- command: BENCH_CASES=${process.env.BENCH_CASES ?? 'headline'} BENCH_MESSAGES=${s.messages} BENCH_TLS_MESSAGES=${s.tlsMessages} BENCH_LATENCY_MESSAGES=${s.latencyMessages} BENCH_RUNS=${s.runs} npm run bench\n`);
+  console.log(`- settings: ${s.messages} messages per run (TLS cases: ${s.tlsMessages}) × ${s.runs} runs (median), interleaved (${s.systems.join(', ')}, ${s.systems.join(', ')}, …), ${s.warmup} warm-up, ${s.latencyMessages} messages in the latency run, one message per connection; Sluice at SLUICE_LOG_LEVEL=${s.sluiceLogLevel}`);
+  const env = Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_')).sort(([a], [b]) => a.localeCompare(b));
+  console.log(`- command: ${env.map(([k, v]) => `${k}=${v}`).join(' ')} npm run bench\n`);
   const certs = makeCerts();
   const rows: Figures[] = [];
+  const windows: RunWindow[] = [];
   try {
     for (const c of s.cases) {
       if (Date.now() - started > s.deadlineMs) {
         console.log(`(deadline BENCH_DEADLINE_S reached: skipping ${c.id} and later cases)`);
         break;
       }
-      for (const sys of s.systems as System[]) {
-        const f = await measure(sys, c, s, certs);
+      const figs = await measureCase(s.systems as System[], c, s, certs, (sys, w) => sys === 'sluice' && windows.push(w));
+      for (const f of figs) {
         rows.push(f);
-        console.error(`  ${c.id} ${sys}: ${f.msgsPerS.map((x) => x.toFixed(0)).join(' / ')} msg/s, p50 ${fmt(f.p50Ms, 1)} p99 ${fmt(f.p99Ms, 1)} ms ${f.note}`);
+        console.error(`  ${c.id} ${f.system}: ${f.msgsPerS.map((x) => x.toFixed(0)).join(' / ')} msg/s, CPU ${f.cpuSPer1k.map((x) => x.toFixed(2)).join(' / ')} ms/msg, p50 ${fmt(f.p50Ms, 1)} p99 ${fmt(f.p99Ms, 1)} ms ${threadNote(f)} ${f.note}`);
       }
+      if (s.profile) printProfiles(figs, windows.splice(0));
     }
     console.log(table(rows) + '\n');
     const idle = s.idleSessions ? await idleSessions(s.idleSessions, MEMORY_TIMEOUT_MS) : null;

@@ -59,6 +59,10 @@ export interface Settings {
   sluiceLogLevel: string;
   /** BENCH_PROFILE=1: Sluice only, under --cpu-prof; the profile is cut to the timed runs and summarised. */
   profile: boolean;
+  /** BENCH_SLUICE_VARIANT: root of a second Sluice build (bin/sluice.cjs, dist/), run as system `variant`. */
+  variantRoot: string | null;
+  /** BENCH_VARIANT_NODE_ARGS: extra node flags for the variant only (A/B of a flag: set BENCH_SLUICE_VARIANT=. for the same build). */
+  variantNodeArgs: string[];
 }
 
 export function settings(): Settings {
@@ -86,6 +90,8 @@ export function settings(): Settings {
     systems: (process.env.BENCH_SYSTEMS ?? (profile ? 'sluice' : 'ceiling,postfix,sluice')).split(',').map((s) => s.trim()),
     sluiceNodeArgs: (process.env.BENCH_SLUICE_NODE_ARGS ?? '').split(' ').filter(Boolean),
     sluiceLogLevel: process.env.BENCH_SLUICE_LOG_LEVEL ?? 'warn',
-    profile: profile,
+    profile,
+    variantRoot: process.env.BENCH_SLUICE_VARIANT || null,
+    variantNodeArgs: (process.env.BENCH_VARIANT_NODE_ARGS ?? '').split(' ').filter(Boolean),
   };
 }

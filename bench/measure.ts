@@ -13,7 +13,9 @@ import { runClient } from './smtp-client.js';
 import { startPostfixRelay } from './postfix-relay.js';
 import { startSluiceRelay } from './sluice-relay.js';
 
-export type System = 'ceiling' | 'postfix' | 'sluice';
+/** `variant`: a second Sluice build (BENCH_SLUICE_VARIANT=DIR, a tree with bin/ and dist/) for A/B runs. */
+export type System = 'ceiling' | 'postfix' | 'sluice' | 'variant';
+export const isSluice = (s: System): boolean => s === 'sluice' || s === 'variant';
 
 export interface Figures {
   system: System;
@@ -54,8 +56,9 @@ async function startRelay(system: System, sink: Sink, c: Case, s: Settings, cert
     return { port: pf.port, procs: { session: pf.masterPid }, stop: () => pf.stop(), describe: () => '' };
   }
   const profileDir = s.profile ? await mkdtemp(path.join(tmpdir(), 'sluice-bench-prof-')) : null;
-  const nodeArgs = [...s.sluiceNodeArgs, ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])];
-  const sl = await startSluiceRelay({ sinkPort: sink.port, nodeArgs, logLevel: s.sluiceLogLevel });
+  const nodeArgs = [...s.sluiceNodeArgs, ...(system === 'variant' ? s.variantNodeArgs : []), ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])];
+  if (system === 'variant' && !s.variantRoot) throw new Error('system variant needs BENCH_SLUICE_VARIANT=DIR');
+  const sl = await startSluiceRelay({ sinkPort: sink.port, nodeArgs, logLevel: s.sluiceLogLevel, ...(system === 'variant' ? { root: s.variantRoot! } : {}) });
   return {
     port: sl.port,
     procs: { pid: sl.pid },

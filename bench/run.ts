@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { settings, type Settings } from './cases.js';
-import { measureCase, median, type Figures, type RunWindow, type System } from './measure.js';
+import { isSluice, measureCase, median, type Figures, type RunWindow, type System } from './measure.js';
 import { formatSummary, readProfile, summarise } from './profile-summary.js';
 import { bigMessage, idleSessions } from './memory.js';
 
@@ -51,7 +51,7 @@ function table(rows: Figures[]): string {
     const same = rows.filter((r) => r.caseId === f.caseId);
     const of = (sys: System) => median(same.find((r) => r.system === sys)?.msgsPerS ?? []);
     const mine = median(f.msgsPerS);
-    const ratio = (sys: System) => (f.system === 'sluice' ? fmt(mine / of(sys), 2) : '');
+    const ratio = (sys: System) => (isSluice(f.system) ? fmt(mine / of(sys), 2) : '');
     const notes = [f.failures ? `${f.failures} failed` : '', threadNote(f), f.note.replace(/\|/g, '/')].filter(Boolean).join('; ');
     out.push(
       `| ${f.caseId} | ${f.system} | ${fmt(mine)} | ${f.msgsPerS.map((x) => fmt(x)).join(' / ')} | ${ratio('postfix')} | ${ratio('ceiling')} | ` +
@@ -85,8 +85,9 @@ function targets(rows: Figures[], idle: Awaited<ReturnType<typeof idleSessions>>
 }
 
 /** BENCH_PROFILE: Sluice's profile, cut to its timed runs, as top-frame tables. */
-function printProfiles(figs: Figures[], windows: RunWindow[]): void {
+function printProfiles(figs: Figures[], runs: Map<System, RunWindow[]>): void {
   for (const f of figs) {
+    const windows = runs.get(f.system) ?? [];
     if (!f.profileFile) continue;
     const mainMs = median(f.threadCpu.map((t) => t.mainMs));
     console.log(`## CPU profile: ${f.caseId} ${f.system}\n`);
@@ -106,19 +107,19 @@ async function main(): Promise<void> {
   console.log(`- command: ${env.map(([k, v]) => `${k}=${v}`).join(' ')} npm run bench\n`);
   const certs = makeCerts();
   const rows: Figures[] = [];
-  const windows: RunWindow[] = [];
   try {
     for (const c of s.cases) {
       if (Date.now() - started > s.deadlineMs) {
         console.log(`(deadline BENCH_DEADLINE_S reached: skipping ${c.id} and later cases)`);
         break;
       }
-      const figs = await measureCase(s.systems as System[], c, s, certs, (sys, w) => sys === 'sluice' && windows.push(w));
+      const windows = new Map<System, RunWindow[]>();
+      const figs = await measureCase(s.systems as System[], c, s, certs, (sys, w) => windows.set(sys, [...(windows.get(sys) ?? []), w]));
       for (const f of figs) {
         rows.push(f);
         console.error(`  ${c.id} ${f.system}: ${f.msgsPerS.map((x) => x.toFixed(0)).join(' / ')} msg/s, CPU ${f.cpuSPer1k.map((x) => x.toFixed(2)).join(' / ')} ms/msg, p50 ${fmt(f.p50Ms, 1)} p99 ${fmt(f.p99Ms, 1)} ms ${threadNote(f)} ${f.note}`);
       }
-      if (s.profile) printProfiles(figs, windows.splice(0));
+      if (s.profile) printProfiles(figs, windows);
     }
     console.log(table(rows) + '\n');
     const idle = s.idleSessions ? await idleSessions(s.idleSessions, MEMORY_TIMEOUT_MS) : null;

@@ -30,6 +30,8 @@ export interface SluiceOptions {
   /** Extra node flags, e.g. --cpu-prof. */
   nodeArgs?: string[];
   logLevel?: string;
+  /** Another Sluice tree (bin/sluice.cjs + dist/) instead of this one: A/B runs of a change. */
+  root?: string;
 }
 
 export async function startSluiceRelay(o: SluiceOptions): Promise<SluiceRelay> {
@@ -54,7 +56,8 @@ export async function startSluiceRelay(o: SluiceOptions): Promise<SluiceRelay> {
   };
   const configPath = path.join(dir, 'sluice.yaml');
   await writeFile(configPath, stringify(config));
-  const proc = spawn(process.execPath, [...(o.nodeArgs ?? []), CLI, 'start', '--config', configPath], {
+  const cli = o.root ? path.resolve(o.root, 'bin/sluice.cjs') : CLI;
+  const proc = spawn(process.execPath, [...(o.nodeArgs ?? []), cli, 'start', '--config', configPath], {
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, SLUICE_LOG_LEVEL: o.logLevel ?? 'warn' },

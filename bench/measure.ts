@@ -7,7 +7,8 @@ import { mkdtemp, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Case, Settings } from './cases.js';
-import { meter, threadCpuSeconds, type ProcSet } from './procs.js';
+import { members, meter, threadCpuSeconds, type ProcSet } from './procs.js';
+import { countSyscalls } from './syscalls.js';
 import { runSmtpSource, startNodeSinkProcess, startSmtpSink, type Sink } from './tools.js';
 import { runClient } from './smtp-client.js';
 import { startPostfixRelay } from './postfix-relay.js';
@@ -33,6 +34,8 @@ export interface Figures {
   note: string;
   /** BENCH_PROFILE: the relay's .cpuprofile (written when it exited). */
   profileFile?: string;
+  /** BENCH_SYSCALLS: system calls per message by name (strace -c -f, one untimed run). */
+  syscallsPerMsg?: Map<string, number>;
 }
 
 export interface Certs {
@@ -176,6 +179,22 @@ export async function timedRun(x: Subject, s: Settings): Promise<RunWindow> {
   return [w0, monoUs()];
 }
 
+/** BENCH_SYSCALLS: one extra, untimed run with strace attached to every process of the relay. */
+export async function syscallRun(x: Subject, s: Settings): Promise<void> {
+  const { c, f, relay, sink } = x;
+  if (!s.syscallMessages || !relay.procs) return;
+  const n = s.syscallMessages;
+  try {
+    const counts = await countSyscalls(
+      members(relay.procs).map((m) => m.pid),
+      async () => void (await drive(relay.port, sink, c, n, s)),
+    );
+    f.syscallsPerMsg = new Map([...counts].map(([k, v]) => [k, v / n]));
+  } catch (e) {
+    x.notes.push(`strace: ${(e as Error).message.slice(0, 200)}`);
+  }
+}
+
 /** The latency run: the bench's Node client, DATA-end → 250 per message. */
 export async function latencyRun(x: Subject, s: Settings): Promise<void> {
   const { c, f, relay, sink } = x;
@@ -233,6 +252,7 @@ export async function measureCase(systems: System[], c: Case, s: Settings, certs
     for (let r = 0; r < s.runs; r++) {
       for (const x of subjects) onRun?.(x.system, await timedRun(x, s));
     }
+    for (const x of subjects) await syscallRun(x, s);
     for (const x of subjects) await latencyRun(x, s);
   } finally {
     for (const x of subjects) await stopSubject(x);

@@ -4,8 +4,8 @@
 // given time windows (CLOCK_MONOTONIC µs, the clock of the profile's timestamps and of
 // process.hrtime), so start-up and warm-up stay out. Pure apart from `readProfile`.
 //
-// CLI: node dist/bench/profile-summary.js FILE.cpuprofile [--top N]
-import { readFileSync } from 'node:fs';
+// CLI: node dist/bench/profile-summary.js FILE.cpuprofile [--top N] [--windows FILE.windows.json]
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -54,6 +54,8 @@ export interface Summary {
    * a reply lands on smtp-server's `send`.
    */
   owners: FrameRow[];
+  /** The owner frames grouped by stage of the flow (receive, spool, deliver, log, runtime). */
+  stages: FrameRow[];
   packages: FrameRow[];
 }
 
@@ -71,6 +73,9 @@ export function shortUrl(url: string): string {
   const nm = u.lastIndexOf('/node_modules/');
   if (nm >= 0) return u.slice(nm + '/node_modules/'.length);
   if (u.startsWith(REPO_ROOT + '/')) return u.slice(REPO_ROOT.length + 1);
+  // Another Sluice tree (BENCH_SLUICE_VARIANT): its own code reads as this tree's.
+  const dist = u.lastIndexOf('/dist/src/');
+  if (dist >= 0) return u.slice(dist + 1);
   return u;
 }
 
@@ -94,6 +99,19 @@ export function packageOf(frame: CallFrame): string {
 export function isOwnerFrame(frame: CallFrame): boolean {
   const u = shortUrl(frame.url);
   return u !== '' && !u.startsWith('node:') && !u.startsWith('/');
+}
+
+/** Stage of the flow an owner frame belongs to, by its script. */
+export function stageOf(owner: CallFrame | null): string {
+  if (!owner) return 'Node internals without a package frame (socket accept/close, promise and stream plumbing)';
+  const u = shortUrl(owner.url);
+  if (u.startsWith('smtp-server/')) return 'receive: smtp-server (parser, replies = socket writes)';
+  if (/^dist\/src\/(listener|policy|classify)\//.test(u)) return 'receive: Sluice listener/policy';
+  if (u.startsWith('dist/src/queue/')) return 'spool + queue manager (fs calls, fsync dispatch, record JSON)';
+  if (u.startsWith('nodemailer/')) return 'deliver: nodemailer (commands, dot-stuffing, socket writes)';
+  if (/^dist\/src\/(delivery|routing|domain|bounce)\//.test(u)) return 'deliver: Sluice delivery/routing';
+  if (u.startsWith('pino') || u.startsWith('sonic-boom') || u.startsWith('dist/src/observe/')) return 'log (pino)';
+  return `other: ${packageOf(owner)}`;
 }
 
 export function frameKey(frame: CallFrame): string {
@@ -128,6 +146,7 @@ export function summarise(p: CpuProfile, windows: readonly Window[] = [], top = 
   const incl = new Map<string, number>();
   const pkgs = new Map<string, number>();
   const owners = new Map<string, number>();
+  const stages = new Map<string, number>();
   const add = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
   const picked = samplesIn(p, windows);
   let idle = 0;
@@ -142,14 +161,17 @@ export function summarise(p: CpuProfile, windows: readonly Window[] = [], top = 
     add(pkgs, packageOf(leaf.callFrame));
     const seen = new Set<string>();
     let owner: string | null = null;
+    let ownerFrame: CallFrame | null = null;
     for (let id: number | undefined = leaf.id; id !== undefined; id = parent.get(id)) {
       const f = byId.get(id)!.callFrame;
       if (f.functionName === '(root)') continue;
       const k = frameKey(f);
       if (!seen.has(k)) (seen.add(k), add(incl, k));
-      if (owner === null && isOwnerFrame(f)) owner = k;
+      if (owner === null && isOwnerFrame(f)) (owner = k), (ownerFrame = f);
     }
-    add(owners, owner ?? (META.has(leaf.callFrame.functionName) ? leaf.callFrame.functionName : '(node internals, no package frame)'));
+    const meta = META.has(leaf.callFrame.functionName) ? leaf.callFrame.functionName : null;
+    add(owners, owner ?? meta ?? '(node internals, no package frame)');
+    add(stages, ownerFrame || !meta ? stageOf(ownerFrame) : `runtime: ${meta}`);
   }
   const busy = picked.length - idle;
   const deltas = picked.map((i) => p.timeDeltas[i] ?? 0).sort((a, b) => a - b);
@@ -161,6 +183,7 @@ export function summarise(p: CpuProfile, windows: readonly Window[] = [], top = 
     self: rows(self, busy, top),
     inclusive: rows(incl, busy, top),
     owners: rows(owners, busy, top),
+    stages: rows(stages, busy, top),
     packages: rows(pkgs, busy, top),
   };
 }
@@ -179,6 +202,7 @@ export function formatSummary(s: Summary, perMessageMs?: number): string {
       ['Top frames by self time:', 'self frame', s.self],
       ['Top frames by inclusive time (a frame counted once per sample):', 'frame (inclusive)', s.inclusive],
       ['Self time given to the nearest Sluice or package frame (who caused it: node internals and native bindings fold into their caller):', 'owner frame', s.owners],
+      ['Self time by stage of the flow (owner frames grouped):', 'stage', s.stages],
       ['Self time by package:', 'package', s.packages],
     ] as const).flatMap(([caption, title, r]) => ['', caption, '', table(title, r)]),
   ].join('\n');
@@ -190,7 +214,13 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
     console.error('usage: profile-summary FILE.cpuprofile [--top N]');
     process.exit(2);
   }
-  const t = process.argv.indexOf('--top');
-  const top = t > 0 ? Number(process.argv[t + 1]) : 10;
-  console.log(formatSummary(summarise(readProfile(file), [], top)));
+  const arg = (name: string) => {
+    const i = process.argv.indexOf(name);
+    return i > 0 ? process.argv[i + 1] : undefined;
+  };
+  const top = Number(arg('--top') ?? 10);
+  // The bench writes FILE.windows.json: the timed runs' clock spans, so start-up and warm-up stay out.
+  const wfile = arg('--windows') ?? (existsSync(`${file}.windows.json`) ? `${file}.windows.json` : undefined);
+  const windows = wfile ? (JSON.parse(readFileSync(wfile, 'utf8')) as Window[]) : [];
+  console.log(formatSummary(summarise(readProfile(file), windows, top)));
 }

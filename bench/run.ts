@@ -2,7 +2,7 @@
 // smtp-sink, side by side in one run on one machine; then Sluice's memory figures. Prints the
 // machine, the settings and a Markdown table (medians of BENCH_RUNS runs) and checks the targets.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { settings, type Settings } from './cases.js';
@@ -13,6 +13,7 @@ import { bigMessage, idleSessions } from './memory.js';
 const MB = 1024 * 1024;
 const MEMORY_TIMEOUT_MS = 180_000;
 const PROFILE_TOP = Number(process.env.BENCH_PROFILE_TOP ?? 15);
+const SYSCALL_MIN_PER_MSG = 0.05;
 
 function machine(): string {
   const cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '?';
@@ -89,12 +90,31 @@ function printProfiles(figs: Figures[], runs: Map<System, RunWindow[]>): void {
   for (const f of figs) {
     const windows = runs.get(f.system) ?? [];
     if (!f.profileFile) continue;
+    writeFileSync(`${f.profileFile}.windows.json`, JSON.stringify(windows));
     const mainMs = median(f.threadCpu.map((t) => t.mainMs));
     console.log(`## CPU profile: ${f.caseId} ${f.system}\n`);
     console.log(`- file: ${f.profileFile} (open in Chrome DevTools → Performance, or \`node dist/bench/profile-summary.js FILE\`)`);
     console.log(`- samples of the ${windows.length} timed run(s) only (no start-up, no warm-up); CPU ${fmt(median(f.cpuSPer1k), 2)} ms/msg: ${threadNote(f)}; the profile sees the main thread only\n`);
     console.log(formatSummary(summarise(readProfile(f.profileFile), windows, PROFILE_TOP), Number.isFinite(mainMs) ? mainMs : undefined) + '\n');
   }
+}
+
+/** BENCH_SYSCALLS: system calls per message, one column per relay, the most frequent first. */
+function syscallTable(rows: Figures[]): string {
+  const cols = rows.filter((f) => f.syscallsPerMsg);
+  if (!cols.length) return '';
+  const names = new Map<string, number>();
+  for (const f of cols) for (const [k, v] of f.syscallsPerMsg!) names.set(k, Math.max(names.get(k) ?? 0, v));
+  const top = [...names].sort((a, b) => b[1] - a[1]).filter(([, v]) => v >= SYSCALL_MIN_PER_MSG);
+  const total = (f: Figures) => [...f.syscallsPerMsg!.values()].reduce((a, b) => a + b, 0);
+  return [
+    `### System calls per message (strace -c -f on every process and thread, one untimed run of BENCH_SYSCALLS messages)\n`,
+    `| syscall | ${cols.map((f) => `${f.caseId} ${f.system}`).join(' | ')} |`,
+    `|---|${cols.map(() => '---:').join('|')}|`,
+    ...top.map(([k]) => `| ${k} | ${cols.map((f) => fmt(f.syscallsPerMsg!.get(k) ?? 0, 2)).join(' | ')} |`),
+    `| **all** | ${cols.map((f) => fmt(total(f), 1)).join(' | ')} |`,
+    '',
+  ].join('\n');
 }
 
 async function main(): Promise<void> {
@@ -122,6 +142,8 @@ async function main(): Promise<void> {
       if (s.profile) printProfiles(figs, windows);
     }
     console.log(table(rows) + '\n');
+    const sys = syscallTable(rows);
+    if (sys) console.log(sys);
     const idle = s.idleSessions ? await idleSessions(s.idleSessions, MEMORY_TIMEOUT_MS) : null;
     const big = s.bigMessageMb ? await bigMessage(s.bigMessageMb, MEMORY_TIMEOUT_MS) : null;
     console.log('## Targets\n');

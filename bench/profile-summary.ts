@@ -48,6 +48,8 @@ export interface Summary {
   intervalUs: number;
   self: FrameRow[];
   inclusive: FrameRow[];
+  /** Inclusive time of Sluice's and packages' own frames only (Node's stream plumbing left out). */
+  inclusiveOwn: FrameRow[];
   /**
    * Each sample given to the nearest frame on its stack that is Sluice's or a package's own code
    * (not Node's internals, not a native binding): who caused the time, e.g. the socket write of
@@ -144,6 +146,7 @@ export function summarise(p: CpuProfile, windows: readonly Window[] = [], top = 
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const self = new Map<string, number>();
   const incl = new Map<string, number>();
+  const inclOwn = new Map<string, number>();
   const pkgs = new Map<string, number>();
   const owners = new Map<string, number>();
   const stages = new Map<string, number>();
@@ -166,7 +169,11 @@ export function summarise(p: CpuProfile, windows: readonly Window[] = [], top = 
       const f = byId.get(id)!.callFrame;
       if (f.functionName === '(root)') continue;
       const k = frameKey(f);
-      if (!seen.has(k)) (seen.add(k), add(incl, k));
+      if (!seen.has(k)) {
+        seen.add(k);
+        add(incl, k);
+        if (isOwnerFrame(f)) add(inclOwn, k);
+      }
       if (owner === null && isOwnerFrame(f)) (owner = k), (ownerFrame = f);
     }
     const meta = META.has(leaf.callFrame.functionName) ? leaf.callFrame.functionName : null;
@@ -182,6 +189,7 @@ export function summarise(p: CpuProfile, windows: readonly Window[] = [], top = 
     intervalUs: deltas[Math.floor(deltas.length / 2)] ?? 0,
     self: rows(self, busy, top),
     inclusive: rows(incl, busy, top),
+    inclusiveOwn: rows(inclOwn, busy, top),
     owners: rows(owners, busy, top),
     stages: rows(stages, busy, top),
     packages: rows(pkgs, busy, top),
@@ -201,6 +209,7 @@ export function formatSummary(s: Summary, perMessageMs?: number): string {
     ...([
       ['Top frames by self time:', 'self frame', s.self],
       ['Top frames by inclusive time (a frame counted once per sample):', 'frame (inclusive)', s.inclusive],
+      ['Sluice and package frames by inclusive time (Node internals left out):', 'frame (inclusive)', s.inclusiveOwn],
       ['Self time given to the nearest Sluice or package frame (who caused it: node internals and native bindings fold into their caller):', 'owner frame', s.owners],
       ['Self time by stage of the flow (owner frames grouped):', 'stage', s.stages],
       ['Self time by package:', 'package', s.packages],

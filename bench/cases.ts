@@ -63,6 +63,8 @@ export interface Settings {
   variantRoot: string | null;
   /** BENCH_VARIANT_NODE_ARGS: extra node flags for the variant only (A/B of a flag: set BENCH_SLUICE_VARIANT=. for the same build). */
   variantNodeArgs: string[];
+  /** BENCH_VARIANT_LOG_LEVEL: the variant's SLUICE_LOG_LEVEL (default: BENCH_SLUICE_LOG_LEVEL). */
+  variantLogLevel: string;
   /** BENCH_SYSCALLS=N: messages of one extra, untimed run under strace (system calls per message); 0 = off. */
   syscallMessages: number;
 }
@@ -95,6 +97,7 @@ export function settings(): Settings {
     profile,
     variantRoot: process.env.BENCH_SLUICE_VARIANT || null,
     syscallMessages: num('BENCH_SYSCALLS', 0),
+    variantLogLevel: process.env.BENCH_VARIANT_LOG_LEVEL ?? process.env.BENCH_SLUICE_LOG_LEVEL ?? 'warn',
     variantNodeArgs: (process.env.BENCH_VARIANT_NODE_ARGS ?? '').split(' ').filter(Boolean),
   };
 }

@@ -22,7 +22,7 @@ export interface Figures {
   system: System;
   caseId: string;
   msgsPerS: number[];
-  cpuSPer1k: number[];
+  cpuMsPerMsg: number[];
   /** Sluice only: CPU ms per message of the main thread (what --cpu-prof sees) and of all other threads (libuv's pool: fs calls and fsync; V8's GC helpers). */
   threadCpu: { mainMs: number; otherMs: number }[];
   peakRssBytes: number;
@@ -61,13 +61,14 @@ async function startRelay(system: System, sink: Sink, c: Case, s: Settings, cert
   const profileDir = s.profile ? await mkdtemp(path.join(tmpdir(), 'sluice-bench-prof-')) : null;
   const nodeArgs = [...s.sluiceNodeArgs, ...(system === 'variant' ? s.variantNodeArgs : []), ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])];
   if (system === 'variant' && !s.variantRoot) throw new Error('system variant needs BENCH_SLUICE_VARIANT=DIR');
-  const sl = await startSluiceRelay({ sinkPort: sink.port, nodeArgs, logLevel: s.sluiceLogLevel, ...(system === 'variant' ? { root: s.variantRoot! } : {}) });
+  const logLevel = system === 'variant' ? s.variantLogLevel : s.sluiceLogLevel;
+  const sl = await startSluiceRelay({ sinkPort: sink.port, nodeArgs, logLevel, ...(system === 'variant' ? { root: s.variantRoot! } : {}) });
   return {
     port: sl.port,
     procs: { pid: sl.pid },
     stop: () => sl.stop(),
     profileDir,
-    describe: () => (sl.logLines() ? `${sl.logLines()} log lines at warn+; last: ${sl.output().trim().split('\n').pop()?.slice(0, 200)}` : ''),
+    describe: () => (sl.logLines() ? `${sl.logLines()} log lines (SLUICE_LOG_LEVEL=${logLevel}); last: ${sl.output().trim().split('\n').pop()?.slice(0, 200)}` : ''),
   };
 }
 
@@ -133,7 +134,7 @@ export async function startSubject(system: System, c: Case, s: Settings, certs: 
     await sink.stop();
     throw e;
   });
-  const f: Figures = { system, caseId: c.id, msgsPerS: [], cpuSPer1k: [], threadCpu: [], peakRssBytes: 0, peakPssBytes: 0, p50Ms: NaN, p99Ms: NaN, latencySamples: 0, failures: 0, note: '' };
+  const f: Figures = { system, caseId: c.id, msgsPerS: [], cpuMsPerMsg: [], threadCpu: [], peakRssBytes: 0, peakPssBytes: 0, p50Ms: NaN, p99Ms: NaN, latencySamples: 0, failures: 0, note: '' };
   return { system, c, sink, relay, f, notes: [], profileDir: relay.profileDir ?? null };
 }
 
@@ -164,7 +165,7 @@ export async function timedRun(x: Subject, s: Settings): Promise<RunWindow> {
     if (d.err) x.notes.push(d.err);
     if (m) {
       const u = m.stop();
-      f.cpuSPer1k.push((u.cpuS / done) * 1000);
+      f.cpuMsPerMsg.push((u.cpuS * 1000) / done);
       f.peakRssBytes = Math.max(f.peakRssBytes, u.peakRssBytes);
       f.peakPssBytes = Math.max(f.peakPssBytes, u.peakPssBytes);
     }

@@ -37,7 +37,7 @@ function makeCerts(): { cert: string; key: string; dir: string } {
 
 const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : '–');
 
-const cpuCell = (f: Figures) => (f.system === 'ceiling' || !f.cpuSPer1k.length ? '' : `${fmt(median(f.cpuSPer1k), 2)} (${f.cpuSPer1k.map((x) => fmt(x, 2)).join(' / ')})`);
+const cpuCell = (f: Figures) => (f.system === 'ceiling' || !f.cpuMsPerMsg.length ? '' : `${fmt(median(f.cpuMsPerMsg), 2)} (${f.cpuMsPerMsg.map((x) => fmt(x, 2)).join(' / ')})`);
 
 /** Sluice's CPU split: main thread (JS + inline socket syscalls) / other threads (libuv fs pool, GC). */
 const threadNote = (f: Figures) =>
@@ -68,7 +68,7 @@ function targets(rows: Figures[], idle: Awaited<ReturnType<typeof idleSessions>>
   const get = (sys: System) => rows.find((r) => r.caseId === head && r.system === sys);
   const ratio = median(get('sluice')?.msgsPerS ?? []) / median(get('postfix')?.msgsPerS ?? []);
   const p99 = get('sluice')?.p99Ms ?? NaN;
-  const cpu = (sys: System) => median(get(sys)?.cpuSPer1k ?? []);
+  const cpu = (sys: System) => median(get(sys)?.cpuMsPerMsg ?? []);
   const lines = [
     `- Sluice/Postfix throughput, ${head}: ${fmt(ratio, 2)}× (target ≥ 1.5×, aim 2×) ${ratio >= 1.5 ? 'MET' : 'MISSED'}`,
     `- CPU per message, ${head}: Sluice ${fmt(cpu('sluice'), 2)} ms, Postfix ${fmt(cpu('postfix'), 2)} ms (all its processes) → Sluice uses ${fmt(cpu('sluice') / cpu('postfix'), 2)}× Postfix's CPU`,
@@ -94,7 +94,7 @@ function printProfiles(figs: Figures[], runs: Map<System, RunWindow[]>): void {
     const mainMs = median(f.threadCpu.map((t) => t.mainMs));
     console.log(`## CPU profile: ${f.caseId} ${f.system}\n`);
     console.log(`- file: ${f.profileFile} (open in Chrome DevTools → Performance, or \`node dist/bench/profile-summary.js FILE\`)`);
-    console.log(`- samples of the ${windows.length} timed run(s) only (no start-up, no warm-up); CPU ${fmt(median(f.cpuSPer1k), 2)} ms/msg: ${threadNote(f)}; the profile sees the main thread only\n`);
+    console.log(`- samples of the ${windows.length} timed run(s) only (no start-up, no warm-up); CPU ${fmt(median(f.cpuMsPerMsg), 2)} ms/msg: ${threadNote(f)}; the profile sees the main thread only\n`);
     console.log(formatSummary(summarise(readProfile(f.profileFile), windows, PROFILE_TOP), Number.isFinite(mainMs) ? mainMs : undefined) + '\n');
   }
 }
@@ -137,7 +137,7 @@ async function main(): Promise<void> {
       const figs = await measureCase(s.systems as System[], c, s, certs, (sys, w) => windows.set(sys, [...(windows.get(sys) ?? []), w]));
       for (const f of figs) {
         rows.push(f);
-        console.error(`  ${c.id} ${f.system}: ${f.msgsPerS.map((x) => x.toFixed(0)).join(' / ')} msg/s, CPU ${f.cpuSPer1k.map((x) => x.toFixed(2)).join(' / ')} ms/msg, p50 ${fmt(f.p50Ms, 1)} p99 ${fmt(f.p99Ms, 1)} ms ${threadNote(f)} ${f.note}`);
+        console.error(`  ${c.id} ${f.system}: ${f.msgsPerS.map((x) => x.toFixed(0)).join(' / ')} msg/s, CPU ${f.cpuMsPerMsg.map((x) => x.toFixed(2)).join(' / ')} ms/msg, p50 ${fmt(f.p50Ms, 1)} p99 ${fmt(f.p99Ms, 1)} ms ${threadNote(f)} ${f.note}`);
       }
       if (s.profile) printProfiles(figs, windows);
     }

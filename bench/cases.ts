@@ -57,29 +57,50 @@ export interface Settings {
   sluiceNodeArgs: string[];
   /** server.limits.greetingDelay for the Sluice column (a duration such as "100ms"); null = the default, 0. */
   sluiceGreetingDelay: string | null;
+  /** SLUICE_LOG_LEVEL of the relay under test (warn: no lines on the happy path; info: the default). */
+  sluiceLogLevel: string;
+  /** BENCH_PROFILE=1: Sluice only, under --cpu-prof; the profile is cut to the timed runs and summarised. */
+  profile: boolean;
+  /** BENCH_SLUICE_VARIANT: root of a second Sluice build (bin/sluice.cjs, dist/), run as system `variant`. */
+  variantRoot: string | null;
+  /** BENCH_VARIANT_NODE_ARGS: extra node flags for the variant only (A/B of a flag: set BENCH_SLUICE_VARIANT=. for the same build). */
+  variantNodeArgs: string[];
+  /** BENCH_VARIANT_LOG_LEVEL: the variant's SLUICE_LOG_LEVEL (default: BENCH_SLUICE_LOG_LEVEL). */
+  variantLogLevel: string;
+  /** BENCH_SYSCALLS=N: messages of one extra, untimed run under strace (system calls per message); 0 = off. */
+  syscallMessages: number;
 }
 
 export function settings(): Settings {
-  const sel = process.env.BENCH_CASES ?? 'headline';
+  const sel = process.env.BENCH_CASES ?? (process.env.BENCH_PROFILE === '1' ? HEADLINE[0]!.id : 'headline');
   const all = fullMatrix();
   const cases = sel === 'headline' ? HEADLINE : sel === 'all' ? all : sel.split(',').map((id) => {
     const c = all.find((x) => x.id === id.trim());
     if (!c) throw new Error(`BENCH_CASES: unknown case ${id}; known: ${all.map((x) => x.id).join(' ')}`);
     return c;
   });
+  // The profiling mode defaults to a short, single-system run of the headline case.
+  const profile = process.env.BENCH_PROFILE === '1';
+  const d = (full: number, prof: number) => (profile ? prof : full);
   return {
-    messages: num('BENCH_MESSAGES', 5_000),
-    runs: num('BENCH_RUNS', 5),
+    messages: num('BENCH_MESSAGES', d(5_000, 3_000)),
+    runs: num('BENCH_RUNS', d(5, 2)),
     tlsMessages: num('BENCH_TLS_MESSAGES', 1_000),
-    latencyMessages: num('BENCH_LATENCY_MESSAGES', 1_000),
+    latencyMessages: num('BENCH_LATENCY_MESSAGES', d(1_000, 0)),
     warmup: num('BENCH_WARMUP', 1000),
-    idleSessions: num('BENCH_IDLE_SESSIONS', 1_000),
-    bigMessageMb: num('BENCH_BIG_MB', 100),
+    idleSessions: num('BENCH_IDLE_SESSIONS', d(1_000, 0)),
+    bigMessageMb: num('BENCH_BIG_MB', d(100, 0)),
     runTimeoutMs: num('BENCH_RUN_TIMEOUT_S', 180) * 1000,
     deadlineMs: num('BENCH_DEADLINE_S', 1800) * 1000,
     cases,
-    systems: (process.env.BENCH_SYSTEMS ?? 'ceiling,postfix,sluice').split(',').map((s) => s.trim()),
+    systems: (process.env.BENCH_SYSTEMS ?? (profile ? 'sluice' : 'ceiling,postfix,sluice')).split(',').map((s) => s.trim()),
     sluiceNodeArgs: (process.env.BENCH_SLUICE_NODE_ARGS ?? '').split(' ').filter(Boolean),
     sluiceGreetingDelay: process.env.BENCH_GREETING_DELAY || null,
+    sluiceLogLevel: process.env.BENCH_SLUICE_LOG_LEVEL ?? 'warn',
+    profile,
+    variantRoot: process.env.BENCH_SLUICE_VARIANT || null,
+    syscallMessages: num('BENCH_SYSCALLS', 0),
+    variantLogLevel: process.env.BENCH_VARIANT_LOG_LEVEL ?? process.env.BENCH_SLUICE_LOG_LEVEL ?? 'warn',
+    variantNodeArgs: (process.env.BENCH_VARIANT_NODE_ARGS ?? '').split(' ').filter(Boolean),
   };
 }

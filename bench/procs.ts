@@ -15,9 +15,9 @@ interface Stat {
   rssBytes: number;
 }
 
-function readStat(pid: number): Stat | null {
+function readStat(pid: number, file = `/proc/${pid}/stat`): Stat | null {
   try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const text = readFileSync(file, 'utf8');
     // Field 2 (comm) may contain spaces; everything after the last ')' is fixed-position.
     const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
     const n = (i: number) => Number(f[i - 3]);
@@ -91,4 +91,27 @@ export function meter(set: ProcSet): Meter {
       return { cpuS: cpuSeconds(set) - cpu0, peakRssBytes: peak, peakPssBytes: peakPss, startRssBytes };
     },
   };
+}
+
+/**
+ * CPU seconds of one process split by thread: the main thread (JavaScript, and the syscalls it
+ * makes inline: socket reads and writes) and every other thread (libuv's pool, where fs calls and
+ * fsync run; V8's GC and compiler helpers). Threads that exited are not counted.
+ */
+export function threadCpuSeconds(pid: number): { main: number; other: number } {
+  let main = 0;
+  let other = 0;
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return { main, other };
+  }
+  for (const tid of tids) {
+    const s = readStat(Number(tid), `/proc/${pid}/task/${tid}/stat`);
+    if (!s) continue;
+    if (s.pid === pid) main += s.cpuTicks / CLOCK_TICKS_PER_S;
+    else other += s.cpuTicks / CLOCK_TICKS_PER_S;
+  }
+  return { main, other };
 }

@@ -2,15 +2,18 @@
 // smtp-sink, side by side in one run on one machine; then Sluice's memory figures. Prints the
 // machine, the settings and a Markdown table (medians of BENCH_RUNS runs) and checks the targets.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { settings, type Settings } from './cases.js';
-import { measure, median, type Figures, type System } from './measure.js';
+import { isSluice, measureCase, median, type Figures, type RunWindow, type System } from './measure.js';
+import { formatSummary, readProfile, summarise } from './profile-summary.js';
 import { bigMessage, idleSessions } from './memory.js';
 
 const MB = 1024 * 1024;
 const MEMORY_TIMEOUT_MS = 180_000;
+const PROFILE_TOP = Number(process.env.BENCH_PROFILE_TOP ?? 15);
+const SYSCALL_MIN_PER_MSG = 0.05;
 
 function machine(): string {
   const cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '?';
@@ -34,20 +37,27 @@ function makeCerts(): { cert: string; key: string; dir: string } {
 
 const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : '–');
 
+const cpuCell = (f: Figures) => (f.system === 'ceiling' || !f.cpuMsPerMsg.length ? '' : `${fmt(median(f.cpuMsPerMsg), 2)} (${f.cpuMsPerMsg.map((x) => fmt(x, 2)).join(' / ')})`);
+
+/** Sluice's CPU split: main thread (JS + inline socket syscalls) / other threads (libuv fs pool, GC). */
+const threadNote = (f: Figures) =>
+  f.threadCpu.length ? `main thread ${fmt(median(f.threadCpu.map((t) => t.mainMs)), 2)} + other threads ${fmt(median(f.threadCpu.map((t) => t.otherMs)), 2)} ms/msg` : '';
+
 function table(rows: Figures[]): string {
   const out = [
-    '| case | system | msg/s (median) | runs | ×Postfix | ×ceiling | p50 ms | p99 ms | peak RSS MB (Σ RSS / Σ PSS) | CPU s / 1k msg | notes |',
+    '| case | system | msg/s (median) | runs | ×Postfix | ×ceiling | p50 ms | p99 ms | peak RSS MB (Σ RSS / Σ PSS) | CPU ms/msg (median; runs) | notes |',
     '|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|',
   ];
   for (const f of rows) {
     const same = rows.filter((r) => r.caseId === f.caseId);
     const of = (sys: System) => median(same.find((r) => r.system === sys)?.msgsPerS ?? []);
     const mine = median(f.msgsPerS);
-    const ratio = (sys: System) => (f.system === 'sluice' ? fmt(mine / of(sys), 2) : '');
+    const ratio = (sys: System) => (isSluice(f.system) ? fmt(mine / of(sys), 2) : '');
+    const notes = [f.failures ? `${f.failures} failed` : '', threadNote(f), f.note.replace(/\|/g, '/')].filter(Boolean).join('; ');
     out.push(
       `| ${f.caseId} | ${f.system} | ${fmt(mine)} | ${f.msgsPerS.map((x) => fmt(x)).join(' / ')} | ${ratio('postfix')} | ${ratio('ceiling')} | ` +
         `${fmt(f.p50Ms, 1)} | ${fmt(f.p99Ms, 1)} | ${f.system === 'ceiling' ? '' : `${fmt(f.peakRssBytes / MB, 0)} / ${fmt(f.peakPssBytes / MB, 0)}`} | ` +
-        `${f.system === 'ceiling' ? '' : fmt(median(f.cpuSPer1k), 2)} | ${f.failures ? `${f.failures} failed; ` : ''}${f.note.replace(/\|/g, '/')} |`,
+        `${cpuCell(f)} | ${notes} |`,
     );
   }
   return out.join('\n');
@@ -58,8 +68,10 @@ function targets(rows: Figures[], idle: Awaited<ReturnType<typeof idleSessions>>
   const get = (sys: System) => rows.find((r) => r.caseId === head && r.system === sys);
   const ratio = median(get('sluice')?.msgsPerS ?? []) / median(get('postfix')?.msgsPerS ?? []);
   const p99 = get('sluice')?.p99Ms ?? NaN;
+  const cpu = (sys: System) => median(get(sys)?.cpuMsPerMsg ?? []);
   const lines = [
-    `- Sluice/Postfix throughput, ${head}: ${fmt(ratio, 2)}× (target ≥ 1.0×, aim 2×) ${ratio >= 1 ? 'MET' : 'MISSED'}`,
+    `- Sluice/Postfix throughput, ${head}: ${fmt(ratio, 2)}× (target ≥ 1.5×, aim 2×) ${ratio >= 1.5 ? 'MET' : 'MISSED'}`,
+    `- CPU per message, ${head}: Sluice ${fmt(cpu('sluice'), 2)} ms, Postfix ${fmt(cpu('postfix'), 2)} ms (all its processes) → Sluice uses ${fmt(cpu('sluice') / cpu('postfix'), 2)}× Postfix's CPU`,
     `- Sluice p99 DATA-end → 250, ${head}: ${fmt(p99, 1)} ms (target < 50 ms) ${p99 < 50 ? 'MET' : 'MISSED'}`,
   ];
   if (idle) {
@@ -73,13 +85,46 @@ function targets(rows: Figures[], idle: Awaited<ReturnType<typeof idleSessions>>
   return lines.join('\n');
 }
 
+/** BENCH_PROFILE: Sluice's profile, cut to its timed runs, as top-frame tables. */
+function printProfiles(figs: Figures[], runs: Map<System, RunWindow[]>): void {
+  for (const f of figs) {
+    const windows = runs.get(f.system) ?? [];
+    if (!f.profileFile) continue;
+    writeFileSync(`${f.profileFile}.windows.json`, JSON.stringify(windows));
+    const mainMs = median(f.threadCpu.map((t) => t.mainMs));
+    console.log(`## CPU profile: ${f.caseId} ${f.system}\n`);
+    console.log(`- file: ${f.profileFile} (open in Chrome DevTools → Performance, or \`node dist/bench/profile-summary.js FILE\`)`);
+    console.log(`- samples of the ${windows.length} timed run(s) only (no start-up, no warm-up); CPU ${fmt(median(f.cpuMsPerMsg), 2)} ms/msg: ${threadNote(f)}; the profile sees the main thread only\n`);
+    console.log(formatSummary(summarise(readProfile(f.profileFile), windows, PROFILE_TOP), Number.isFinite(mainMs) ? mainMs : undefined) + '\n');
+  }
+}
+
+/** BENCH_SYSCALLS: system calls per message, one column per relay, the most frequent first. */
+function syscallTable(rows: Figures[]): string {
+  const cols = rows.filter((f) => f.syscallsPerMsg);
+  if (!cols.length) return '';
+  const names = new Map<string, number>();
+  for (const f of cols) for (const [k, v] of f.syscallsPerMsg!) names.set(k, Math.max(names.get(k) ?? 0, v));
+  const top = [...names].sort((a, b) => b[1] - a[1]).filter(([, v]) => v >= SYSCALL_MIN_PER_MSG);
+  const total = (f: Figures) => [...f.syscallsPerMsg!.values()].reduce((a, b) => a + b, 0);
+  return [
+    `### System calls per message (strace -c -f on every process and thread, one untimed run of BENCH_SYSCALLS messages)\n`,
+    `| syscall | ${cols.map((f) => `${f.caseId} ${f.system}`).join(' | ')} |`,
+    `|---|${cols.map(() => '---:').join('|')}|`,
+    ...top.map(([k]) => `| ${k} | ${cols.map((f) => fmt(f.syscallsPerMsg!.get(k) ?? 0, 2)).join(' | ')} |`),
+    `| **all** | ${cols.map((f) => fmt(total(f), 1)).join(' | ')} |`,
+    '',
+  ].join('\n');
+}
+
 async function main(): Promise<void> {
   const s = settings();
   const started = Date.now();
   console.log('# Sluice benchmark\n');
   console.log(machine());
-  console.log(`- settings: ${s.messages} messages per run (TLS cases: ${s.tlsMessages}) × ${s.runs} runs (median), ${s.warmup} warm-up, ${s.latencyMessages} messages in the latency run, one message per connection${s.sluiceGreetingDelay ? `, Sluice with greetingDelay ${s.sluiceGreetingDelay}` : ''}`);
-  console.log(`- command: BENCH_CASES=${process.env.BENCH_CASES ?? 'headline'} BENCH_MESSAGES=${s.messages} BENCH_TLS_MESSAGES=${s.tlsMessages} BENCH_LATENCY_MESSAGES=${s.latencyMessages} BENCH_RUNS=${s.runs}${s.sluiceGreetingDelay ? ` BENCH_GREETING_DELAY=${s.sluiceGreetingDelay}` : ''} npm run bench\n`);
+  console.log(`- settings: ${s.messages} messages per run (TLS cases: ${s.tlsMessages}) × ${s.runs} runs (median), interleaved (${s.systems.join(', ')}, ${s.systems.join(', ')}, …), ${s.warmup} warm-up, ${s.latencyMessages} messages in the latency run, one message per connection; Sluice at SLUICE_LOG_LEVEL=${s.sluiceLogLevel}${s.sluiceGreetingDelay ? `, Sluice with greetingDelay ${s.sluiceGreetingDelay}` : ''}`);
+  const env = Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_')).sort(([a], [b]) => a.localeCompare(b));
+  console.log(`- command: ${env.map(([k, v]) => `${k}=${v}`).join(' ')} npm run bench\n`);
   const certs = makeCerts();
   const rows: Figures[] = [];
   try {
@@ -88,13 +133,17 @@ async function main(): Promise<void> {
         console.log(`(deadline BENCH_DEADLINE_S reached: skipping ${c.id} and later cases)`);
         break;
       }
-      for (const sys of s.systems as System[]) {
-        const f = await measure(sys, c, s, certs);
+      const windows = new Map<System, RunWindow[]>();
+      const figs = await measureCase(s.systems as System[], c, s, certs, (sys, w) => windows.set(sys, [...(windows.get(sys) ?? []), w]));
+      for (const f of figs) {
         rows.push(f);
-        console.error(`  ${c.id} ${sys}: ${f.msgsPerS.map((x) => x.toFixed(0)).join(' / ')} msg/s, p50 ${fmt(f.p50Ms, 1)} p99 ${fmt(f.p99Ms, 1)} ms ${f.note}`);
+        console.error(`  ${c.id} ${f.system}: ${f.msgsPerS.map((x) => x.toFixed(0)).join(' / ')} msg/s, CPU ${f.cpuMsPerMsg.map((x) => x.toFixed(2)).join(' / ')} ms/msg, p50 ${fmt(f.p50Ms, 1)} p99 ${fmt(f.p99Ms, 1)} ms ${threadNote(f)} ${f.note}`);
       }
+      if (s.profile) printProfiles(figs, windows);
     }
     console.log(table(rows) + '\n');
+    const sys = syscallTable(rows);
+    if (sys) console.log(sys);
     const idle = s.idleSessions ? await idleSessions(s.idleSessions, MEMORY_TIMEOUT_MS) : null;
     const big = s.bigMessageMb ? await bigMessage(s.bigMessageMb, MEMORY_TIMEOUT_MS) : null;
     console.log('## Targets\n');

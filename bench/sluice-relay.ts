@@ -33,6 +33,8 @@ export interface SluiceOptions {
   logLevel?: string;
   /** server.limits.greetingDelay, e.g. "100ms"; null or absent = the default (0, greet at once). */
   greetingDelay?: string | null;
+  /** Another Sluice tree (bin/sluice.cjs + dist/) instead of this one: A/B runs of a change. */
+  root?: string;
 }
 
 export async function startSluiceRelay(o: SluiceOptions): Promise<SluiceRelay> {
@@ -60,7 +62,8 @@ export async function startSluiceRelay(o: SluiceOptions): Promise<SluiceRelay> {
   };
   const configPath = path.join(dir, 'sluice.yaml');
   await writeFile(configPath, stringify(config));
-  const proc = spawn(process.execPath, [...(o.nodeArgs ?? []), CLI, 'start', '--config', configPath], {
+  const cli = o.root ? path.resolve(o.root, 'bin/sluice.cjs') : CLI;
+  const proc = spawn(process.execPath, [...(o.nodeArgs ?? []), cli, 'start', '--config', configPath], {
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, SLUICE_LOG_LEVEL: o.logLevel ?? 'warn' },

@@ -1,9 +1,10 @@
 // Reads spool records straight from disk for the queue tools (list/show) without loading the
 // queue: one directory entry and one record at a time, yielded in directory order (as mailq).
-// Read-only and safe while the daemon runs: records are only ever replaced by rename.
-import { promises as fs, readFileSync } from 'node:fs';
+// Read-only, lock-free and safe while the daemon runs: every spool file is replaced by rename.
+import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseRecord, pendingRcpts, type SpoolRecord } from './record.js';
+import { pendingRcpts, type SpoolRecord } from './record.js';
+import { checkRecord, classifyEntry, msgName, readStateSync, readTrailerSync, stateName, V1_RECORD_EXT } from './spool-format.js';
 
 /** What an admin sees: active (new or due), deferred (tried, waiting to retry), hold, failed. */
 export type QueueStatus = 'active' | 'deferred' | 'hold' | 'failed';
@@ -34,8 +35,36 @@ export function rcptConnector(r: SpoolRecord['rcpts'][number]): string {
 
 
 /**
- * Yields every committed record of one spool area. A record that vanishes between the directory
- * read and the file read was delivered or moved meanwhile and is skipped silently.
+ * The current record of message `id` in `dir`: its state file, else the record committed in its
+ * trailer. undefined: no such message (it vanished meanwhile); record null: unreadable. A damaged
+ * state file falls back to the trailer, as recovery does, and is reported as damaged.
+ */
+export function readMessageRecord(dir: string, id: string): { record: SpoolRecord | null; damaged: boolean } | undefined {
+  let damaged = false;
+  const statePath = path.join(dir, stateName(id));
+  // Most messages have no state file (never tried yet): a check is cheaper than a failed open.
+  if (existsSync(statePath)) {
+    try {
+      const state = readStateSync(statePath, id);
+      if (state.ok) return { record: state.record, damaged };
+      damaged = true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') damaged = true;
+    }
+  }
+  try {
+    const t = readTrailerSync(path.join(dir, msgName(id)), id);
+    return { record: t.ok ? t.record : null, damaged: damaged || !t.ok };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    return { record: null, damaged: true };
+  }
+}
+
+/**
+ * Yields every committed record of one spool area, one message file at a time. A message that
+ * vanishes between the directory read and the file read was delivered or moved meanwhile and is
+ * skipped silently. Files of a not yet migrated v1 spool (<id>.json) are read as well.
  */
 export async function* scanSpool(spoolDir: string, area: SpoolArea, stats: ScanStats = { unreadable: 0 }): AsyncGenerator<SpoolRecord> {
   const dirPath = path.join(spoolDir, area);
@@ -48,20 +77,27 @@ export async function* scanSpool(spoolDir: string, area: SpoolArea, stats: ScanS
   }
   // Synchronous reads on purpose: the CLI has nothing else to do meanwhile, and for small files
   // they measured 4-6x faster than a window of async reads (no thread-pool round trip per file).
-  const readOne = (file: string): SpoolRecord | null | undefined => {
-    try {
-      return parseRecord(readFileSync(file, 'utf8'));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      return null;
-    }
-  };
-  // `.json` only: `.json.tmp` is a write in progress, `.eml` a body.
   for await (const ent of dir) {
-    if (!ent.name.endsWith('.json')) continue;
-    const rec = readOne(path.join(dirPath, ent.name));
-    if (rec === null) stats.unreadable++;
-    if (rec) yield rec;
+    const { kind, id } = classifyEntry(ent.name);
+    if (kind === 'msg') {
+      const found = readMessageRecord(dirPath, id);
+      if (!found) continue;
+      if (found.damaged) stats.unreadable++;
+      if (found.record) yield found.record;
+    } else if (kind === 'v1-record') {
+      const rec = readV1(path.join(dirPath, ent.name), id);
+      if (rec === null) stats.unreadable++;
+      if (rec) yield rec;
+    }
+  }
+}
+
+function readV1(file: string, id: string): SpoolRecord | null | undefined {
+  try {
+    const r = checkRecord(id, readFileSync(file, 'utf8'), null);
+    return r.ok ? r.record : null;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? undefined : null;
   }
 }
 
@@ -69,8 +105,8 @@ export async function* scanSpool(spoolDir: string, area: SpoolArea, stats: ScanS
 export async function findRecord(spoolDir: string, id: string): Promise<{ record: SpoolRecord; area: SpoolArea } | null> {
   if (!isQueueId(id)) return null;
   for (const area of ['queue', 'failed'] as const) {
-    const text = await fs.readFile(path.join(spoolDir, area, `${id}.json`), 'utf8').catch(() => null);
-    const record = text === null ? null : parseRecord(text);
+    const dir = path.join(spoolDir, area);
+    const record = readMessageRecord(dir, id)?.record ?? readV1(path.join(dir, id + V1_RECORD_EXT), id);
     if (record) return { record, area };
   }
   return null;

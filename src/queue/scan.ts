@@ -1,10 +1,10 @@
 // Reads spool records straight from disk for the queue tools (list/show) without loading the
 // queue: one directory entry and one record at a time, yielded in directory order (as mailq).
 // Read-only, lock-free and safe while the daemon runs: every spool file is replaced by rename.
-import { existsSync, promises as fs, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pendingRcpts, type SpoolRecord } from './record.js';
-import { checkRecord, classifyEntry, msgName, readStateSync, readTrailerSync, stateName, V1_RECORD_EXT } from './spool-format.js';
+import { checkRecord, classifyEntry, msgName, readStateSync, readTrailerSync, stateName, STATE_EXT, V1_RECORD_EXT } from './spool-format.js';
 
 /** What an admin sees: active (new or due), deferred (tried, waiting to retry), hold, failed. */
 export type QueueStatus = 'active' | 'deferred' | 'hold' | 'failed';
@@ -13,7 +13,6 @@ export const QUEUE_STATUSES: readonly QueueStatus[] = ['active', 'deferred', 'ho
 import type { ScanStats, SpoolArea } from './spool.js';
 export type { ScanStats, SpoolArea } from './spool.js';
 
-const DIR_BUFFER_ENTRIES = 256;
 const ID_PATTERN = /^[A-Za-z0-9]+$/;
 
 export function isQueueId(id: string): boolean {
@@ -39,11 +38,11 @@ export function rcptConnector(r: SpoolRecord['rcpts'][number]): string {
  * trailer. undefined: no such message (it vanished meanwhile); record null: unreadable. A damaged
  * state file falls back to the trailer, as recovery does, and is reported as damaged.
  */
-export function readMessageRecord(dir: string, id: string): { record: SpoolRecord | null; damaged: boolean } | undefined {
+export function readMessageRecord(dir: string, id: string, hasState?: boolean): { record: SpoolRecord | null; damaged: boolean } | undefined {
   let damaged = false;
   const statePath = path.join(dir, stateName(id));
-  // Most messages have no state file (never tried yet): a check is cheaper than a failed open.
-  if (existsSync(statePath)) {
+  // Most messages have no state file (never tried yet): knowing is cheaper than a failed open.
+  if (hasState ?? existsSync(statePath)) {
     try {
       const state = readStateSync(statePath, id);
       if (state.ok) return { record: state.record, damaged };
@@ -62,30 +61,34 @@ export function readMessageRecord(dir: string, id: string): { record: SpoolRecor
 }
 
 /**
- * Yields every committed record of one spool area, one message file at a time. A message that
- * vanishes between the directory read and the file read was delivered or moved meanwhile and is
- * skipped silently. Files of a not yet migrated v1 spool (<id>.json) are read as well.
+ * Yields every committed record of one spool area, one message file at a time, in directory
+ * order (as mailq). The names are read first, so which messages have a state file is known
+ * without a system call each (a state written after that shows the message as it was before). A
+ * message that vanishes before its file is read was delivered or moved meanwhile and is skipped
+ * silently. Files of a not yet migrated v1 spool (<id>.json) are read as well.
  */
 export async function* scanSpool(spoolDir: string, area: SpoolArea, stats: ScanStats = { unreadable: 0 }): AsyncGenerator<SpoolRecord> {
   const dirPath = path.join(spoolDir, area);
-  let dir;
+  let names: string[];
   try {
-    dir = await fs.opendir(dirPath, { bufferSize: DIR_BUFFER_ENTRIES });
+    names = readdirSync(dirPath);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw err;
   }
+  const states = new Set<string>();
+  for (const name of names) if (name.endsWith(STATE_EXT)) states.add(name.slice(0, -STATE_EXT.length));
   // Synchronous reads on purpose: the CLI has nothing else to do meanwhile, and for small files
   // they measured 4-6x faster than a window of async reads (no thread-pool round trip per file).
-  for await (const ent of dir) {
-    const { kind, id } = classifyEntry(ent.name);
+  for (const name of names) {
+    const { kind, id } = classifyEntry(name);
     if (kind === 'msg') {
-      const found = readMessageRecord(dirPath, id);
+      const found = readMessageRecord(dirPath, id, states.has(id));
       if (!found) continue;
       if (found.damaged) stats.unreadable++;
       if (found.record) yield found.record;
     } else if (kind === 'v1-record') {
-      const rec = readV1(path.join(dirPath, ent.name), id);
+      const rec = readV1(path.join(dirPath, name), id);
       if (rec === null) stats.unreadable++;
       if (rec) yield rec;
     }

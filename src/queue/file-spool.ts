@@ -100,6 +100,12 @@ export class FileSpool implements Spool {
   private readonly paths: SpoolPaths;
   private readonly syncers: Record<SpoolArea, DirSyncer>;
   private readonly lock: SpoolLock;
+  /**
+   * Ids with a state file in queue/, known once recover() has listed them and kept up by this
+   * process (which holds the lock): remove() then skips the unlink of a state file that was never
+   * written, the case of every message delivered at its first attempt. null: unknown, try always.
+   */
+  private stated: Set<string> | null = null;
 
   /** `owner` names this process in the lock file ("sluice daemon", "sluice queue hold"). */
   constructor(
@@ -195,7 +201,8 @@ export class FileSpool implements Spool {
   /** Delivered or deleted. The message file goes first: a crash in between leaves only a state file, which recovery clears. */
   async remove(id: string): Promise<void> {
     await fs.unlink(this.msgPath(id)).catch(ignoreMissing);
-    await fs.unlink(this.statePath(id)).catch(ignoreMissing);
+    if (this.stated?.has(id) !== false) await fs.unlink(this.statePath(id)).catch(ignoreMissing);
+    this.stated?.delete(id);
     // No directory fsync here (Postfix does none either): if a crash forgets the unlink, the
     // message is delivered again — a duplicate, never a loss — and every delivered message saves
     // a journal commit on the hot path.
@@ -229,11 +236,13 @@ export class FileSpool implements Spool {
     await fs.rename(this.msgPath(record.id), this.msgPath(record.id, 'failed'));
     await this.syncArea('failed');
     await fs.unlink(this.statePath(record.id)).catch(ignoreMissing);
+    this.stated?.delete(record.id);
     await this.syncArea('queue');
   }
 
   recover(): AsyncGenerator<SpoolRecord> {
-    return recoverQueue(this.paths, { queue: () => this.syncArea('queue'), failed: () => this.syncArea('failed') }, this.log);
+    const sync = { queue: () => this.syncArea('queue'), failed: () => this.syncArea('failed') };
+    return recoverQueue(this.paths, sync, this.log, (states) => (this.stated = states));
   }
 
   /** Path of a message file; for queue/ internals and tests, never for other modules. */
@@ -258,6 +267,7 @@ export class FileSpool implements Spool {
     try {
       await writeSynced(file + TMP_EXT, recordJson(record));
       await fs.rename(file + TMP_EXT, file);
+      if (area === 'queue') this.stated?.add(record.id);
     } catch (err) {
       await fs.unlink(file + TMP_EXT).catch(() => undefined);
       throw err;

@@ -29,10 +29,13 @@ export async function* recoverQueue(
   paths: SpoolPaths,
   sync: Record<SpoolArea, () => Promise<void>>,
   log: Logger,
+  /** Hears which ids have a queue/ state file (the set stays the caller's to keep up). */
+  onStates: (ids: Set<string>) => void = () => undefined,
 ): AsyncGenerator<SpoolRecord> {
   const { queueDir, failedDir } = paths;
   const queue = inventory(queueDir);
   const failed = inventory(failedDir);
+  onStates(new Set(queue.states));
   for (const name of queue.tmps) await moveAside(paths, queueDir, name, 'leftover partial write (never acknowledged)', log);
   for (const id of queue.states) {
     if (queue.msgs.has(id)) continue;

@@ -9,7 +9,11 @@ import { SluiceError } from '../domain/errors.js';
 export async function checkServerTls(tls: Model['server']['tls']): Promise<void> {
   let cert: Buffer, key: Buffer, ca: Buffer[];
   try {
-    [cert, key, ca] = await Promise.all([readFile(tls.cert), readFile(tls.key), Promise.all(tls.clientCa.map((f) => readFile(f)))]);
+    // In order, so the error names the first file that is missing, as the listener's own check does.
+    cert = await readFile(tls.cert);
+    key = await readFile(tls.key);
+    ca = [];
+    for (const f of tls.clientCa) ca.push(await readFile(f));
   } catch (err) {
     // Same words as the listener's own check, which stays as the last line of defence.
     throw new SluiceError('E_TLS_CERT_MISSING', `cannot read TLS certificate: ${(err as Error).message}`, { cause: err });

@@ -1,37 +1,40 @@
 // `node dist/bench/queue-list.js [N ...]`: how fast `sluice queue list` reads a large spool.
-// Writes N synthetic messages (record + small body; a third deferred with a last error, some held)
-// into a temp spool, then times the real CLI: wall time, time to the first output byte and peak RSS.
+// Writes N synthetic messages (one-file format: small body + record; a third deferred with a last
+// error and so a state file, some held) into a temp spool, then times the real CLI: wall time,
+// time to the first output byte and peak RSS.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { encodeTrailer } from '../src/queue/spool-format.js';
+import type { SpoolRecord } from '../src/queue/record.js';
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/cli/main.js');
 const DEFAULT_SIZES = [5_000, 20_000];
 const RUNS = 3;
 
-function record(i: number, now: number): object {
+function record(i: number, now: number): SpoolRecord {
   const id = (now - i * 1000).toString(16).toUpperCase().padStart(12, '0') + i.toString(16).toUpperCase().padStart(10, '0');
   const deferred = i % 3 === 0;
   const rcpt = (n: number) => ({
     address: `user${i}.${n}@contoso.com`,
     route: { kind: 'connector', connector: n === 0 ? 'To on-prem' : 'To internet', rule: 'exact:contoso.com' },
-    status: 'pending',
+    status: 'pending' as const,
     attempts: deferred ? 2 : 0,
     lastError: deferred ? '4.4.0 450 4.2.0 <user@contoso.com>: mailbox busy, try again later' : null,
     lastHost: deferred ? '10.0.0.7:25' : null,
     updatedAt: now,
   });
   return {
-    v: 1,
+    v: 2,
     id,
     receivedAt: now - i * 1000,
     sessionId: `s${i}`,
     client: { ip: '10.0.0.5', helo: 'onprem.contoso.com', tls: true, inbound: 'From on-prem', matchedBy: 'ip' },
     mailFrom: `sender${i}@contoso.com`,
     size: 2048,
-    status: i % 50 === 0 ? 'hold' : 'active',
+    status: i % 50 === 0 ? ('hold' as const) : ('active' as const),
     attempts: deferred ? 2 : 0,
     nextAttemptAt: now + 600_000,
     rcpts: [rcpt(0), rcpt(1)],
@@ -42,12 +45,13 @@ function makeSpool(n: number): { dir: string; config: string } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-qbench-'));
   const q = path.join(dir, 'spool', 'queue');
   mkdirSync(q, { recursive: true });
-  const body = 'Subject: bench\r\n\r\n' + 'x'.repeat(2030);
+  const body = Buffer.from('Subject: bench\r\n\r\n' + 'x'.repeat(2030));
   const now = Date.now();
   for (let i = 0; i < n; i++) {
-    const r = record(i, now) as { id: string };
-    writeFileSync(path.join(q, `${r.id}.json`), JSON.stringify(r));
-    writeFileSync(path.join(q, `${r.id}.eml`), body);
+    const r = record(i, now);
+    writeFileSync(path.join(q, `${r.id}.msg`), Buffer.concat([body, encodeTrailer({ ...r, attempts: 0 }, body.length)]));
+    // A message that was tried has a state file beside it, as in a real queue.
+    if (r.attempts > 0 || r.status === 'hold') writeFileSync(path.join(q, `${r.id}.state`), JSON.stringify(r));
   }
   const config = path.join(dir, 'sluice.yaml');
   writeFileSync(

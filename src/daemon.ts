@@ -4,6 +4,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import type { Model } from './domain/model.js';
 import { loadConfigFileWithWarnings, ConfigError, formatIssues } from './config/load.js';
 import { ensureDevCertificates } from './certs/dev-certs.js';
+import { checkServerTls } from './certs/check-tls.js';
 import { createLogger, type Logger } from './observe/log.js';
 import { FileSpool } from './queue/file-spool.js';
 import { QueueManager } from './queue/scheduler.js';
@@ -29,6 +30,8 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
     for (const w of warnings) log.warn({ stage: 'config', file: w.file, line: w.line, path: w.path }, `config warning: ${w.message}`);
     return model;
   };
+  // Start order: everything that can fail (config, TLS files, the spool lock, recovery, the
+  // listening sockets) comes before the first delivery; a failure undoes what was started.
   let model = await loadConfigFile(configFile);
   const { tls } = model.server;
   if (tls.generateDevCertificates) {
@@ -37,20 +40,32 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
       log.warn({ stage: 'start', cert: tls.cert, ca }, 'generated development certificates (generateDevCertificates: true)');
     }
   }
+  await checkServerTls(model.server.tls);
   let resolver = makeResolver(model);
   const getModel = () => model;
   const spool = new FileSpool(model.spool.dir, log);
-  await spool.open();
+  await spool.open(); // the lock: a second daemon on this spool stops here (E_SPOOL_LOCKED)
   const pools = new Pools(() => model.server.hostname, log);
   const queue = new QueueManager(spool, new Deliverer(pools, getModel, () => resolver, log), getModel, log);
   const listener = new Listener({ getModel, spool, log, onQueued: (r) => queue.enqueue(r) });
-  // Queue tools' socket: listening before recovery so they never think no daemon runs; answers after.
   const control = new ControlServer(spool, queue, log);
-  await control.listen();
-  // Recover before accepting: a message committed during recovery would otherwise be seen twice.
-  await queue.recover();
-  control.open();
-  const addresses = await listener.start();
+  let addresses: { host: string; port: number }[];
+  try {
+    // Recover before accepting: a message committed during recovery would otherwise be seen twice.
+    await queue.recover();
+    // While recovery runs the queue tools find no socket but the lock, and say the daemon is starting.
+    await control.listen();
+    control.open();
+    addresses = await listener.start();
+  } catch (err) {
+    await listener.stop().catch(() => undefined);
+    await queue.stop();
+    await control.close();
+    pools.closeAll();
+    await spool.close();
+    throw err;
+  }
+  queue.start();
   log.info({ stage: 'start', config: model.source, listen: addresses, spool: model.spool.dir }, 'sluice started');
 
   const reload = async (): Promise<boolean> => {
@@ -89,6 +104,7 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
     await queue.stop();
     await control.close();
     pools.closeAll();
+    await spool.close();
     log.info({ stage: 'stop' }, 'stopped; spool kept');
   };
   return { model: getModel, reload, stop, addresses };

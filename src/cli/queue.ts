@@ -9,6 +9,7 @@ import { applyOffline } from '../queue/offline.js';
 import { controlRequest, type ControlOp, type ControlRequest, type ControlResponse } from '../queue/control.js';
 import { findRecord, isQueueId, QUEUE_STATUSES, queueStatus, rcptConnector, headerText, HEADER_READ_LIMIT_BYTES, scanSpool, type QueueStatus, type ScanStats } from '../queue/scan.js';
 import { FileSpool } from '../queue/file-spool.js';
+import { SluiceError } from '../domain/errors.js';
 import { jsonEntry, LIST_HEADER, listEntry, showText } from './queue-format.js';
 
 export const QUEUE_HELP = `Usage: sluice queue <subcommand> [--config FILE] [options]
@@ -132,7 +133,7 @@ async function list(spoolDir: string, opts: Options): Promise<number> {
   }
   if (!opts.json) await out.write(`-- ${count} message${count === 1 ? '' : 's'}, ${bytes} bytes\n`);
   await out.flush();
-  if (stats.unreadable) process.stderr.write(`queue: ${stats.unreadable} unreadable record(s) skipped (quarantined at the daemon's next start)\n`);
+  if (stats.unreadable) process.stderr.write(`queue: ${stats.unreadable} unreadable record(s) skipped (moved to corrupt/ at the daemon's next start)\n`);
   return 0;
 }
 
@@ -165,14 +166,28 @@ async function mutate(spoolDir: string, op: ControlOp, ids: string[], opts: Opti
   return code;
 }
 
-type Sent = { mode: string; reason?: string; response: ControlResponse };
+/** The daemon's answer, or the offline tool's own; E_SPOOL_LOCKED: a daemon holds the spool but did not answer. */
+type Response = ControlResponse | { ok: false; code: 'E_SPOOL_LOCKED'; error: string };
+type Sent = { mode: string; reason?: string; response: Response };
 
 async function send(spoolDir: string, req: ControlRequest): Promise<Sent> {
   try {
     const reply = await controlRequest(spoolDir, req);
     if (reply.mode === 'daemon') return reply;
-    const response = await applyOffline(new FileSpool(spoolDir, createLogger('silent')), req);
-    return { mode: 'offline', reason: reply.reason, response };
+    // No daemon answers: change the files ourselves, holding the spool's lock meanwhile.
+    const spool = new FileSpool(spoolDir, createLogger('silent'), { owner: `sluice queue ${req.op}` });
+    try {
+      await spool.open();
+    } catch (err) {
+      if (!(err instanceof SluiceError) || err.code !== 'E_SPOOL_LOCKED') throw err;
+      const error = `queue: ${reply.reason}, yet ${err.message}. A daemon that is starting answers in a moment; try again`;
+      return { mode: 'none', response: { ok: false, code: 'E_SPOOL_LOCKED', error } };
+    }
+    try {
+      return { mode: 'offline', reason: reply.reason, response: await applyOffline(spool, req) };
+    } finally {
+      await spool.close();
+    }
   } catch (err) {
     return { mode: 'none', response: { ok: false, code: 'E_INTERNAL', error: `queue: ${(err as Error).message}` } };
   }

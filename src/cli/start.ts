@@ -12,9 +12,9 @@ export async function runStart(args: { config: string }): Promise<number> {
     if (err instanceof ConfigError) {
       process.stderr.write(formatIssues(err.issues) + '\n');
     } else {
-      const e = err as Error & { code?: string };
-      log.fatal({ stage: 'start', code: e.code, err: e.message }, 'cannot start');
-      process.stderr.write(`sluice: cannot start: ${e.message}\n`);
+      const e = err as Error & { code?: string; details?: Record<string, unknown> };
+      log.fatal({ stage: 'start', code: e.code, err: e.message, ...e.details }, 'cannot start');
+      process.stderr.write(`sluice: cannot start: ${e.message}${e.code?.startsWith('E_') ? ` (${e.code})` : ''}\n`);
     }
     return 1;
   }

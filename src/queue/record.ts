@@ -1,5 +1,6 @@
-// The spool record: a message's envelope and per-recipient delivery state, stored as one
-// small JSON file beside the immutable message body. Pure helpers only; spool.ts does the I/O.
+// The spool record: a message's envelope and per-recipient delivery state, as JSON. The file
+// spool stores it in the message file's trailer at commit and in a small state file after each
+// change (spool-format.ts). Pure helpers only; file-spool.ts does the I/O.
 
 export type RcptStatus = 'pending' | 'delivered' | 'failed';
 export type RecordStatus = 'active' | 'hold' | 'failed';
@@ -26,8 +27,15 @@ export interface RcptState {
   notified?: boolean;
 }
 
+/** The record version the spool writes (2: one file per message with a trailer, spool-format.ts). */
+export const RECORD_VERSION = 2;
+
 export interface SpoolRecord {
-  v: 1;
+  /**
+   * Format version of the stored record. The spool stamps RECORD_VERSION on every write, so a
+   * caller's value does not matter; 1 is the old two-file spool, migrated when the spool opens.
+   */
+  v: 1 | 2;
   id: string;
   receivedAt: number;
   sessionId: string;
@@ -64,7 +72,7 @@ export function parseRecord(text: string): SpoolRecord | null {
   const ok =
     typeof r === 'object' &&
     r !== null &&
-    r.v === 1 &&
+    (r.v === 1 || r.v === RECORD_VERSION) &&
     typeof r.id === 'string' &&
     /^[A-Za-z0-9]+$/.test(r.id) &&
     typeof r.mailFrom === 'string' &&

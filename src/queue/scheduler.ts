@@ -36,6 +36,8 @@ export class QueueManager {
   private readonly running = new Map<string, Promise<void>>();
   private inFlight = new Set<Promise<void>>();
   private stopped = false;
+  /** No delivery before start(): the daemon calls it once everything that can fail has started. */
+  private started = false;
   private readonly bouncer: Bouncer;
 
   constructor(
@@ -91,8 +93,14 @@ export class QueueManager {
     );
   }
 
+  /** Begins dispatching what recover() and enqueue() scheduled. */
+  start(): void {
+    this.started = true;
+    this.pump();
+  }
+
   private pump(): void {
-    while (!this.stopped && this.running.size < MAX_IN_FLIGHT_MESSAGES && this.ready.length) {
+    while (this.started && !this.stopped && this.running.size < MAX_IN_FLIGHT_MESSAGES && this.ready.length) {
       const id = this.ready.shift()!;
       const rec = this.records.get(id);
       if (!rec || this.running.has(id) || rec.status !== 'active') continue;

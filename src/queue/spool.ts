@@ -27,8 +27,9 @@ export interface MessageWriter {
   reader(headers?: string): Readable;
   /**
    * Makes body and record durable (fsync, rename, directory fsync) and resolves only then: the
-   * caller may answer 250 after this. On failure everything written is removed and it throws
-   * SluiceError E_SPOOL_WRITE (with the errno as cause).
+   * caller may answer 250 after this. `record.id` and `record.size` must describe what was written.
+   * On failure everything written is removed and it throws SluiceError E_SPOOL_WRITE (with the
+   * errno as cause).
    */
   commit(record: SpoolRecord): Promise<void>;
   /** Discards the message (refused, or the client went away). Never throws. */
@@ -39,9 +40,10 @@ export interface Spool {
   /** The spool directory (the control socket lives here). */
   readonly dir: string;
   /**
-   * Takes this spool for the calling process: creates the layout, migrates an older one, and
-   * holds an exclusive lock until close(). Throws SluiceError E_SPOOL_LOCKED naming the pid that
-   * holds it; a lock left by a dead process is taken over (with a log line).
+   * Takes this spool for the calling process: holds an exclusive lock until close(), creates the
+   * layout and migrates an older one. Throws SluiceError E_SPOOL_LOCKED naming the pid that holds
+   * it (details.lockPid); a lock left by a dead process is taken over (with a log line). Reading
+   * (body, readHead, readRecord, list) needs no open(); every change does.
    */
   open(): Promise<void>;
   /** Releases the lock. */

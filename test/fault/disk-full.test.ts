@@ -12,6 +12,7 @@ import { startSluice, testConfig, type SluiceProcess } from '../helpers/sluice.j
 import { freePort } from '../helpers/ports.js';
 import { RawSmtp } from '../helpers/raw-smtp.js';
 import { mountTmpfs, type Tmpfs } from '../helpers/tmpfs.js';
+import { spoolIds } from '../helpers/spool-files.js';
 
 const TMPFS_BYTES = 2 * 1024 * 1024;
 const QUEUED = 3;
@@ -43,7 +44,7 @@ async function transact(subject: string, bodyBytes = 200): Promise<string> {
   }
 }
 
-/** Committed spool files; a record update's short-lived .json.tmp may come and go at any moment. */
+/** Committed spool files; a state update's short-lived .state.tmp may come and go at any moment. */
 const queueFiles = async () => (await readdir(path.join(spoolDir, 'queue'))).filter((f) => !f.endsWith('.tmp')).sort();
 const alive = () => assert.equal(sluice!.proc.exitCode, null, `daemon still running; stderr: ${sluice!.stderr}`);
 const subjects = () => host!.messages.map((m) => /^Subject: (.*)\r$/m.exec(m.raw.toString('latin1'))?.[1]);
@@ -79,14 +80,14 @@ describe('spool on a full disk', () => {
   test('with the smart host down, the sender gets 250 and the messages wait in queue/', async (t) => {
     if (skipReason) return t.skip(skipReason);
     for (let i = 0; i < QUEUED; i++) assert.match(await transact(`queued ${i}`, 20_000), /^250 /);
-    assert.equal((await queueFiles()).filter((f) => f.endsWith('.json')).length, QUEUED);
+    assert.equal((await spoolIds(spoolDir)).length, QUEUED);
     await sluice!.waitForLog((l) => l.msg === 'delivery deferred');
   });
 
   test('a full spool answers 452 4.3.1 at the end of DATA; queued files are untouched and the daemon keeps running', async (t) => {
     if (skipReason) return t.skip(skipReason);
     const before = await queueFiles();
-    const bodies = await Promise.all(before.filter((f) => f.endsWith('.eml')).map((f) => readFile(path.join(spoolDir, 'queue', f))));
+    const bodies = await Promise.all(before.filter((f) => f.endsWith('.msg')).map((f) => readFile(path.join(spoolDir, 'queue', f))));
     const filled = await fsys!.fill();
     assert.ok(filled > 0);
     assert.match(await transact('while full, small'), /^452 4\.3\.1 /);
@@ -96,7 +97,7 @@ describe('spool on a full disk', () => {
     await new Promise((r) => setTimeout(r, 2_500));
     alive();
     assert.deepEqual(await queueFiles(), before, 'no new or missing spool files');
-    const after = await Promise.all(before.filter((f) => f.endsWith('.eml')).map((f) => readFile(path.join(spoolDir, 'queue', f))));
+    const after = await Promise.all(before.filter((f) => f.endsWith('.msg')).map((f) => readFile(path.join(spoolDir, 'queue', f))));
     assert.deepEqual(after, bodies, 'queued bodies unchanged');
     const queuedIds = new Set(before.map((f) => f.replace(/\..*$/, '')));
     const updateFailures = sluice!.logs.filter((l) => queuedIds.has(String(l.queueId)) && /ENOSPC/.test(JSON.stringify(l)));

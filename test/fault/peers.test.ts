@@ -4,7 +4,6 @@
 // checks that every acknowledged message was delivered, or failed/bounced — nothing lost.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, access } from 'node:fs/promises';
 import path from 'node:path';
 import { makeCertSet, type CertSet } from '../helpers/certs.js';
 import { startSmartHost, type SmartHost } from '../helpers/smart-host.js';
@@ -14,6 +13,7 @@ import { message, send } from '../helpers/clients.js';
 import { startGarbageHost, type GarbageHost } from '../helpers/garbage-host.js';
 import { startDnsmasq, type FaultDns } from '../helpers/fault-dns.js';
 import type { SpoolRecord } from '../../src/queue/record.js';
+import { readSpoolRecord, spoolHas } from '../helpers/spool-files.js';
 
 const WAIT_MS = 15_000;
 const SENDER = 'sun@example.org';
@@ -84,14 +84,14 @@ async function sendOne(rcpt: string, subject: string): Promise<string> {
   return id;
 }
 
-const recordPath = (id: string, dir = 'queue') => path.join(sluice.dir, 'spool', dir, `${id}.json`);
+const spoolDir = () => path.join(sluice.dir, 'spool');
 
 /** Polls the spool record until `pred` holds; the record is the durable proof of a deferral. */
 async function waitRecord(id: string, pred: (r: SpoolRecord) => boolean, what: string): Promise<SpoolRecord> {
   const deadline = Date.now() + WAIT_MS;
   let last: SpoolRecord | null = null;
   while (Date.now() < deadline) {
-    last = await readFile(recordPath(id), 'utf8').then((t) => JSON.parse(t) as SpoolRecord, () => last);
+    last = (await readSpoolRecord(spoolDir(), id)) ?? last;
     if (last && pred(last)) return last;
     await sleep(100);
   }
@@ -122,7 +122,7 @@ test('smart host answers 451 at DATA: sender saw 250; the host refused two attem
 
 test('smart host answers 550 at RCPT: sender saw 250; the host received nothing; the message failed permanently (failed/ and/or a DSN to the sender)', async () => {
   const id = await sendOne('d@permfail.test', 'permfail 1');
-  const inFailed = () => access(recordPath(id, 'failed')).then(() => true, () => false);
+  const inFailed = () => spoolHas(spoolDir(), id, 'failed');
   const bounce = () => hosts.bounces!.messages.find((m) => m.rcptTo.includes(SENDER) && m.raw.toString('latin1').includes('d@permfail.test'));
   const deadline = Date.now() + WAIT_MS;
   while (!bounce() && !(await inFailed()) && Date.now() < deadline) await sleep(100);
@@ -132,7 +132,7 @@ test('smart host answers 550 at RCPT: sender saw 250; the host received nothing;
   console.log(`peers: a 550 at RCPT ended as: ${JSON.stringify({ keptInFailed: failed, bouncedToSender: Boolean(dsn) })}`);
   assert.ok(failed || dsn, 'kept in failed/ or bounced to the sender');
   if (failed) {
-    const rec = JSON.parse(await readFile(recordPath(id, 'failed'), 'utf8')) as SpoolRecord;
+    const rec = (await readSpoolRecord(spoolDir(), id, 'failed'))!;
     assert.equal(rec.rcpts[0]!.status, 'failed');
     assert.match(rec.rcpts[0]!.lastError ?? '', /5\.1\.1/);
   }
@@ -140,10 +140,7 @@ test('smart host answers 550 at RCPT: sender saw 250; the host received nothing;
     assert.equal(dsn.mailFrom, '', 'a bounce comes from the null sender');
     assert.match(dsn.raw.toString('latin1'), /multipart\/report[^]*Status: 5\.1\.1/);
   }
-  await access(recordPath(id)).then(
-    () => assert.fail('the failed message left the active queue'),
-    () => undefined,
-  );
+  assert.equal(await spoolHas(spoolDir(), id), false, 'the failed message left the active queue');
   assert.equal(hosts.permfail!.messages.length, 0, 'the smart host accepted nothing');
 });
 
@@ -188,7 +185,7 @@ test('nothing lost: every acknowledged message was delivered or failed/bounced',
   let failedN = 0;
   for (const [id, { subject }] of acked) {
     const n = deliveredSubjects.filter((s) => s === subject).length;
-    const failed = await access(recordPath(id, 'failed')).then(() => true, () => false);
+    const failed = await spoolHas(spoolDir(), id, 'failed');
     const bounced = hosts.bounces!.messages.some((m) => m.raw.toString('latin1').includes(acked.get(id)!.rcpt));
     assert.ok(n === 1 || failed || bounced, `${subject} (${id}) delivered once, failed or bounced`);
     if (n >= 1) deliveredN++;

@@ -1,100 +1,82 @@
-// Startup recovery over a damaged spool: truncated and garbage records, a record without its
-// body, a body of the wrong size, leftover .tmp files, a body without a record and a record
-// whose id does not match its name are placed in queue/ before the daemon starts. Each is moved
-// to quarantine/ with an E_SPOOL_CORRUPT log line and never delivered; the good messages beside
-// them are delivered; the daemon keeps running.
+// Startup recovery over a damaged spool (one-file format): message files with a truncated
+// trailer, a damaged footer, a footer that does not fit the file, a record checksum mismatch, bad
+// JSON, the wrong shape, an id mismatch, a record whose size does not match the body, a file too
+// short for a footer; a state file without its message, a damaged state file beside an intact
+// message, and leftover .tmp files are placed in queue/ before the daemon starts. Each damaged
+// file is moved to corrupt/ with an E_SPOOL_CORRUPT log line and never delivered; the intact
+// messages beside them are delivered (the one with a damaged state from its committed record), a
+// held message's state file keeps it held; the daemon keeps running.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { stringify } from 'yaml';
 import { makeCertSet, type CertSet } from '../helpers/certs.js';
 import { startSmartHost, type SmartHost } from '../helpers/smart-host.js';
-import { launch, testConfig, type SluiceProcess } from '../helpers/sluice.js';
-import { freePort } from '../helpers/ports.js';
+import { launchToSmartHost, type SluiceProcess } from '../helpers/sluice.js';
+import { messageFile, testRecord } from '../helpers/spool-files.js';
+import { encodeTrailerJson, FOOTER_BYTES } from '../../src/queue/spool-format.js';
 
 let certs: CertSet;
 let host: SmartHost;
 let sluice: SluiceProcess | undefined;
 let queueDir: string;
-let quarantineDir: string;
+let corruptDir: string;
 
 const body = (subject: string) =>
   `Received: from test\r\nFrom: <sun@example.org>\r\nTo: <john@contoso.com>\r\nSubject: ${subject}\r\n\r\nHello.\r\n`;
+const good = (id: string, subject: string) => messageFile(body(subject), testRecord(id, Buffer.byteLength(body(subject))));
+/** A message file whose trailer holds `json` as given (the footer is right for it). */
+const withJson = (subject: string, json: string) => {
+  const b = Buffer.from(body(subject), 'latin1');
+  return Buffer.concat([b, encodeTrailerJson(Buffer.from(json), b.length)]);
+};
 
-function record(id: string, size: number): Record<string, unknown> {
-  const now = Date.now();
-  return {
-    v: 1,
-    id,
-    receivedAt: now,
-    sessionId: 'test',
-    client: { ip: '127.0.0.1', helo: 'test', tls: false, inbound: null, matchedBy: null },
-    mailFrom: 'sun@example.org',
-    size,
-    status: 'active',
-    attempts: 0,
-    nextAttemptAt: now,
-    rcpts: [
-      {
-        address: 'john@contoso.com',
-        route: { kind: 'connector', connector: 'To on-prem', rule: 'test' },
-        status: 'pending',
-        attempts: 0,
-        lastError: null,
-        lastHost: null,
-        updatedAt: now,
-      },
-    ],
-  };
-}
-
-/** The damaged files, by name, with the reason the spool gives for quarantining them. */
-function damagedFiles(): { files: Record<string, string>; quarantined: string[] } {
-  const files: Record<string, string> = {};
-  const put = (id: string, subject: string, recordText: string | null, bodyText: string | null) => {
-    if (recordText !== null) files[`${id}.json`] = recordText;
-    if (bodyText !== null) files[`${id}.eml`] = bodyText;
-  };
-  const b = (s: string) => body(s);
-  const full = (id: string, s: string) => JSON.stringify(record(id, Buffer.byteLength(b(s))));
-  put('000000000001TRUNC', 'truncated record', full('000000000001TRUNC', 'truncated record').slice(0, 60), b('truncated record'));
-  put('000000000002GARBAGE', 'garbage record', '\u0000\u0007\u00ff not json at all {{{', b('garbage record'));
-  put('000000000003NOBODY', 'record without body', full('000000000003NOBODY', 'record without body'), null);
-  const short = b('wrong size');
-  put('000000000004SIZE', 'wrong size', full('000000000004SIZE', 'wrong size'), short.slice(0, short.length - 10));
-  put('000000000005SHAPE', 'wrong shape', JSON.stringify({ ...record('000000000005SHAPE', 10), rcpts: [] }), b('wrong shape'));
-  put('000000000006MISMATCH', 'id mismatch', full('000000000099OTHER', 'id mismatch'), b('id mismatch'));
-  put('000000000007ORPHAN', 'body without record', null, b('body without record'));
-  files['000000000008TMP.eml.tmp'] = b('leftover tmp body').slice(0, 30);
-  files['000000000008TMP.json.tmp'] = full('000000000008TMP', 'leftover tmp body').slice(0, 40);
-  return { files, quarantined: Object.keys(files) };
-}
+const flip = (buf: Buffer, at: number, mask: number) => buf.writeUInt8(buf.readUInt8(at) ^ mask, at);
 
 const GOOD = ['000000000000GOODA', '00000000000AGOODB'];
+const BADSTATE = '000000000010BADSTATE';
+const HELD = '000000000011HELD';
+
+/** The damaged files by name; every one of them must end in corrupt/. */
+function damagedFiles(): Record<string, Buffer> {
+  const files: Record<string, Buffer> = {};
+  const trunc = good('000000000001TRUNC', 'truncated trailer');
+  files['000000000001TRUNC.msg'] = trunc.subarray(0, trunc.length - 40);
+  const footer = good('000000000002FOOTER', 'bad footer');
+  flip(footer, footer.length - FOOTER_BYTES + 9, 0xff); // a length byte: the footer checksum no longer fits
+  files['000000000002FOOTER.msg'] = footer;
+  const crc = good('000000000003CRC', 'record checksum');
+  flip(crc, crc.length - FOOTER_BYTES - 20, 0x01); // one bit of the record JSON
+  files['000000000003CRC.msg'] = crc;
+  files['000000000004BADJSON.msg'] = withJson('bad json', '{"v":2,"id":"000000000004BADJSON", not json');
+  files['000000000005SHAPE.msg'] = withJson('wrong shape', JSON.stringify({ ...testRecord('000000000005SHAPE', Buffer.byteLength(body('wrong shape'))), rcpts: [] }));
+  files['000000000006MISMATCH.msg'] = good('000000000099OTHER', 'id mismatch');
+  files['000000000007SIZE.msg'] = withJson('wrong size', JSON.stringify(testRecord('000000000007SIZE', 10)));
+  files['000000000008SHORT.msg'] = Buffer.from('SLUICE');
+  const grown = good('000000000009GROWN', 'bytes after the footer');
+  files['000000000009GROWN.msg'] = Buffer.concat([grown, Buffer.from('\r\n')]);
+  files['00000000000CORPHAN.state'] = Buffer.from(JSON.stringify(testRecord('00000000000CORPHAN', 10)));
+  files[`${BADSTATE}.state`] = Buffer.from('{"v":2,"id":"truncated');
+  files['00000000000DTMP.msg.tmp'] = Buffer.from(body('leftover partial message')).subarray(0, 30);
+  files[`${GOOD[0]}.state.tmp`] = Buffer.from('{"v":2');
+  return files;
+}
 
 before(async () => {
   certs = await makeCertSet();
   host = await startSmartHost();
   const dir = await mkdtemp(path.join(tmpdir(), 'sluice-corrupt-'));
-  const port = await freePort();
   const spoolDir = path.join(dir, 'spool');
   queueDir = path.join(spoolDir, 'queue');
-  quarantineDir = path.join(spoolDir, 'quarantine');
+  corruptDir = path.join(spoolDir, 'corrupt');
   await mkdir(queueDir, { recursive: true });
-  for (const id of GOOD) {
-    await writeFile(path.join(queueDir, `${id}.eml`), body(`good ${id}`));
-    await writeFile(path.join(queueDir, `${id}.json`), JSON.stringify(record(id, Buffer.byteLength(body(`good ${id}`)))));
-  }
-  for (const [name, text] of Object.entries(damagedFiles().files)) await writeFile(path.join(queueDir, name), text, 'latin1');
-  const config = {
-    ...testConfig({ port, dir, certs }),
-    outboundConnectors: [{ name: 'To on-prem', connectorType: 'OnPremises', allAcceptedDomains: true, smartHosts: [`127.0.0.1:${host.port}`] }],
-  };
-  const configPath = path.join(dir, 'sluice.yaml');
-  await writeFile(configPath, stringify(config));
-  sluice = await launch(dir, configPath, port);
+  for (const id of GOOD) await writeFile(path.join(queueDir, `${id}.msg`), good(id, `good ${id}`));
+  await writeFile(path.join(queueDir, `${BADSTATE}.msg`), good(BADSTATE, 'damaged state'));
+  await writeFile(path.join(queueDir, `${HELD}.msg`), good(HELD, 'held'));
+  await writeFile(path.join(queueDir, `${HELD}.state`), JSON.stringify({ ...testRecord(HELD, Buffer.byteLength(body('held'))), status: 'hold' }));
+  for (const [name, bytes] of Object.entries(damagedFiles())) await writeFile(path.join(queueDir, name), bytes);
+  sluice = await launchToSmartHost(dir, certs, host.port);
 });
 
 after(async () => {
@@ -102,30 +84,40 @@ after(async () => {
   await host?.close();
 });
 
-test('damaged spool files are quarantined with E_SPOOL_CORRUPT and only the good messages are delivered', async () => {
+const subjects = () => host.messages.map((m) => /^Subject: (.*)\r$/m.exec(m.raw.toString('latin1'))?.[1]).sort();
+
+test('damaged spool files go to corrupt/ with E_SPOOL_CORRUPT and only the intact messages are delivered', async () => {
   const s = sluice!;
   const recovered = await s.waitForLog((l) => l.msg === 'spool recovered');
-  assert.equal(recovered.recovered, GOOD.length, 'only the intact messages are recovered');
-  await host.waitFor(GOOD.length, 10_000);
-  await new Promise((r) => setTimeout(r, 1_000)); // anything half-written would arrive by now
-  const subjects = host.messages.map((m) => /^Subject: (.*)\r$/m.exec(m.raw.toString('latin1'))?.[1]).sort();
-  assert.deepEqual(subjects, GOOD.map((id) => `good ${id}`).sort(), 'the smart host got the good messages, once each, and nothing else');
-  const { quarantined } = damagedFiles();
-  assert.deepEqual((await readdir(quarantineDir)).sort(), [...quarantined].sort(), 'every damaged file is in quarantine/');
-  assert.deepEqual(await readdir(queueDir), [], 'queue/ is empty once the good messages are delivered');
+  assert.equal(recovered.recovered, GOOD.length + 2, 'the intact messages are recovered: the good ones, the one with a damaged state, the held one');
+  const delivered = [...GOOD, BADSTATE];
+  await Promise.all(delivered.map((id) => s.waitForLog((l) => l.msg === 'message done' && l.queueId === id)));
+  assert.deepEqual(subjects(), [...GOOD.map((id) => `good ${id}`), 'damaged state'].sort(), 'the smart host got the intact messages, once each, and nothing else');
+  const damaged = Object.keys(damagedFiles());
+  assert.deepEqual((await readdir(corruptDir)).sort(), damaged.sort(), 'every damaged file is in corrupt/');
+  assert.deepEqual((await readdir(queueDir)).sort(), [`${HELD}.msg`, `${HELD}.state`], 'only the held message is left in queue/');
   const corruptLines = s.logs.filter((l) => l.code === 'E_SPOOL_CORRUPT');
-  const named = (n: string) => corruptLines.some((l) => l.queueId === n.replace(/\..*$/, '') || l.file === n);
-  for (const name of quarantined) assert.ok(named(name), `an E_SPOOL_CORRUPT line names ${name}`);
+  for (const name of damaged) assert.ok(corruptLines.some((l) => l.file === name), `an E_SPOOL_CORRUPT line names ${name}`);
   assert.ok(corruptLines.every((l) => typeof l.reason === 'string' && l.reason.length > 0), 'each line says why');
+  const reason = (name: string) => String(corruptLines.find((l) => l.file === name)?.reason);
+  assert.match(reason('000000000001TRUNC.msg'), /no footer/);
+  assert.match(reason('000000000002FOOTER.msg'), /footer checksum/);
+  assert.match(reason('000000000003CRC.msg'), /record checksum/);
+  assert.match(reason('000000000004BADJSON.msg'), /not valid JSON/);
+  assert.match(reason('000000000006MISMATCH.msg'), /id mismatch/);
+  assert.match(reason('000000000007SIZE.msg'), /does not match the body/);
+  assert.match(reason('000000000009GROWN.msg'), /no footer|size does not match/);
+  assert.match(reason('00000000000CORPHAN.state'), /without its message/);
+  assert.match(reason(`${BADSTATE}.state`), /delivered from the record committed with it/);
+  assert.match(reason('00000000000DTMP.msg.tmp'), /partial write/);
   assert.equal(s.proc.exitCode, null, 'the daemon is still running');
 });
 
-test('a restart over the quarantined spool recovers nothing and does not crash', async () => {
+test('a restart over the recovered spool finds only the held message and moves nothing', async () => {
   assert.equal(await sluice!.stop(), 0);
   sluice = await sluice!.restart();
   const recovered = await sluice.waitForLog((l) => l.msg === 'spool recovered');
-  assert.equal(recovered.recovered, 0);
-  assert.equal(sluice.logs.filter((l) => l.code === 'E_SPOOL_CORRUPT').length, 0, 'quarantine/ is not scanned again');
-  await new Promise((r) => setTimeout(r, 500));
-  assert.equal(host.messages.length, GOOD.length, 'nothing more was delivered');
+  assert.equal(recovered.recovered, 1, 'the held message');
+  assert.equal(sluice.logs.filter((l) => l.code === 'E_SPOOL_CORRUPT').length, 0, 'corrupt/ is not scanned again');
+  assert.equal(host.messages.length, GOOD.length + 1, 'nothing more was delivered: the held message stays held');
 });

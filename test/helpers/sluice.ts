@@ -136,14 +136,38 @@ export async function launch(dir: string, configPath: string, port: number): Pro
   return self;
 }
 
-/** Runs the CLI to completion (check, route, …) and returns its exit code and output. */
-export function runCli(args: string[], cwd = REPO_ROOT): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/**
+ * Runs the CLI to completion (check, route, …) and returns its exit code and output. `asUser`
+ * runs it under that uid/gid (with setpriv when the tests run as root), for permission tests.
+ */
+export function runCli(
+  args: string[],
+  cwd = REPO_ROOT,
+  opts: { asUser?: { uid: number; gid: number } } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const u = opts.asUser;
+  const [cmd, argv] =
+    u && process.getuid?.() === 0
+      ? ['setpriv', [`--reuid=${u.uid}`, `--regid=${u.gid}`, '--clear-groups', process.execPath, CLI, ...args]]
+      : [process.execPath, [CLI, ...args]];
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(cmd, argv, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     p.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
     p.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
     p.on('exit', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** Writes a config for `dir` (its spool prepared by the test) with all mail to one smart host, and starts the daemon. */
+export async function launchToSmartHost(dir: string, certs: CertSet, hostPort: number): Promise<SluiceProcess> {
+  const port = await freePort();
+  const config = {
+    ...testConfig({ port, dir, certs }),
+    outboundConnectors: [{ name: 'To on-prem', connectorType: 'OnPremises', allAcceptedDomains: true, smartHosts: [`127.0.0.1:${hostPort}`] }],
+  };
+  const configPath = path.join(dir, 'sluice.yaml');
+  await writeFile(configPath, stringify(config));
+  return launch(dir, configPath, port);
 }

@@ -3,7 +3,6 @@
 // 4.4.7 QUEUE.Expired bounce carrying the last error, and softBounce keeping a 550 queued.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { makeCertSet, type CertSet } from '../helpers/certs.js';
 import { startSmartHost, type ReceivedMessage, type SmartHost } from '../helpers/smart-host.js';
@@ -11,6 +10,7 @@ import { startSluice, type SluiceProcess } from '../helpers/sluice.js';
 import { RawSmtp } from '../helpers/raw-smtp.js';
 import { message } from '../helpers/clients.js';
 import { parseDsn, recipientGroup } from '../helpers/dsn-report.js';
+import { readSpoolRecord } from '../helpers/spool-files.js';
 
 const ON_PREM_IP = '127.0.0.2';
 const LIFETIME_MS = 4_000;
@@ -163,13 +163,10 @@ describe('softBounce', () => {
       await waitUntil('two deferrals', () => (soft.logs.filter((l) => l.queueId === id && l.msg === 'delivery deferred').length >= 2 ? true : undefined), 8_000);
       const deferred = soft.logs.find((l) => l.queueId === id && l.msg === 'delivery deferred')!;
       assert.match(String(deferred.rule), /^softBounce:5xx-at-RCPT/);
-      const rec = JSON.parse(await readFile(path.join(soft.dir, 'spool/queue', `${id}.json`), 'utf8')) as {
-        status: string;
-        rcpts: { status: string; lastError: string }[];
-      };
+      const rec = (await readSpoolRecord(path.join(soft.dir, 'spool'), id))!;
       assert.equal(rec.status, 'active');
       assert.equal(rec.rcpts[0]!.status, 'pending');
-      assert.match(rec.rcpts[0]!.lastError, /550 5\.1\.1 <bad9@fabrikam\.com>: User unknown/);
+      assert.match(rec.rcpts[0]!.lastError ?? "", /550 5\.1\.1 <bad9@fabrikam\.com>: User unknown/);
       assert.equal(dsnsFor(id).length, 0, 'no bounce');
       assert.equal(soft.logs.filter((l) => l.queueId === id && /failed/.test(String(l.msg))).length, 0);
     } finally {

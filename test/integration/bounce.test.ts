@@ -3,7 +3,6 @@
 // RFC 3461 parameters (NOTIFY, RET, ENVID, ORCPT) are sent by a byte-exact client.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { makeCertSet } from '../helpers/certs.js';
 import { startSmartHost, type ReceivedMessage, type SmartHost } from '../helpers/smart-host.js';
@@ -11,6 +10,7 @@ import { startSluice, type SluiceProcess } from '../helpers/sluice.js';
 import { RawSmtp } from '../helpers/raw-smtp.js';
 import { message } from '../helpers/clients.js';
 import { parseDsn, recipientGroup } from '../helpers/dsn-report.js';
+import { spoolHas } from '../helpers/spool-files.js';
 
 const ON_PREM_IP = '127.0.0.2';
 const POLL_MS = 50;
@@ -126,7 +126,7 @@ describe('failure reports', () => {
     await sleep(300);
     assert.equal(dsnsFor(id).length, 1, 'exactly one DSN');
     assert.equal(internet.messages.filter((m) => m.rcptTo.includes('good1@fabrikam.com')).length, 1);
-    assert.ok(existsSync(path.join(sluice.dir, 'spool/failed', `${id}.json`)), 'the original is kept in failed/');
+    assert.ok(await spoolHas(path.join(sluice.dir, 'spool'), id, 'failed'), 'the original is kept in failed/');
   });
 
   test('NOTIFY=NEVER suppresses the bounce and the message is kept in failed/', async () => {
@@ -135,7 +135,7 @@ describe('failure reports', () => {
     await sluice.waitForLog((l) => l.queueId === id && l.msg === 'message failed; kept in failed/');
     await sleep(500);
     assert.equal(dsnsFor(id).length, 0, 'no DSN');
-    assert.ok(existsSync(path.join(sluice.dir, 'spool/failed', `${id}.json`)));
+    assert.ok(await spoolHas(path.join(sluice.dir, 'spool'), id, 'failed'));
   });
 
   test('RET=FULL returns the whole message, with ENVID and ORCPT echoed', async () => {
@@ -194,7 +194,7 @@ describe('never bounce a bounce', () => {
     await sleep(500);
     assert.equal(sluice.logs.filter((l) => l.msg === 'DSN queued' && l.queueId === dsnId).length, 0, 'no DSN about the DSN');
     assert.equal(onprem.messages.filter((m) => m.rcptTo.includes('ghost@contoso.com')).length, 0);
-    assert.ok(existsSync(path.join(sluice.dir, 'spool/failed', `${dsnId}.json`)), 'the failed DSN is kept in failed/');
+    assert.ok(await spoolHas(path.join(sluice.dir, 'spool'), dsnId, 'failed'), 'the failed DSN is kept in failed/');
   });
 
   test('a null-sender message that fails gets no DSN', async () => {

@@ -5,12 +5,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { makeCertSet, type CertSet } from '../helpers/certs.js';
 import { startSmartHost, type SmartHost } from '../helpers/smart-host.js';
 import { runCli, startSluice, type SluiceProcess } from '../helpers/sluice.js';
 import { message, send } from '../helpers/clients.js';
+import { readSpoolRecord, spoolHas } from '../helpers/spool-files.js';
 
 const SENDER = 'sun@example.org';
 /** Well under the 60 s retry interval: a delivery this soon was caused by the command. */
@@ -37,10 +37,9 @@ async function sendDeferred(subject: string): Promise<string> {
 
 /** The deferral is logged before it is written; stopping in between would race the write. */
 async function waitPersisted(id: string): Promise<void> {
-  const file = path.join(sluice.dir, 'spool/queue', `${id}.json`);
   for (let i = 0; i < 100; i++) {
-    const rec = JSON.parse(await readFile(file, 'utf8').catch(() => '{}')) as { attempts?: number };
-    if ((rec.attempts ?? 0) >= 1) return;
+    const rec = await readSpoolRecord(path.join(sluice.dir, 'spool'), id);
+    if ((rec?.attempts ?? 0) >= 1) return;
     await new Promise((r) => setTimeout(r, 50));
   }
   assert.fail(`${id} deferral never persisted`);
@@ -138,7 +137,7 @@ describe('with the daemon running', () => {
     assert.match(r.stdout, /deleted .*via the running daemon/);
     assert.equal(statSync(path.join(sluice.dir, 'spool/control.sock')).mode & 0o777, 0o600, 'only the daemon\'s user may connect');
     assert.equal((await queue('show', ids.delta!)).code, 1);
-    assert.ok(!existsSync(path.join(sluice.dir, 'spool/queue', `${ids.delta}.eml`)));
+    assert.equal(await spoolHas(path.join(sluice.dir, 'spool'), ids.delta!), false, 'gone from the spool');
   });
 
   test('queue bounce fails the recipients, leaves the queue and sends the sender a DSN', async () => {

@@ -3,7 +3,8 @@
 // and moves the original to failed/; a null sender gets none; unknown ids answer false.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
+import { buffer } from 'node:stream/consumers';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -57,22 +58,27 @@ async function setup(mailFrom: string): Promise<{ q: QueueManager; spool: FileSp
       updatedAt: now,
     })),
   };
-  const body = await spool.openBody(id);
+  const body = await spool.create(id);
   const raw = Buffer.from('Subject: held mail\r\nMessage-ID: <m@x>\r\n\r\nbody\r\n');
   await body.write(raw);
   rec.size = raw.length;
-  await spool.commit(rec, body);
+  await body.commit(rec);
   q.enqueue(rec);
   return { q, spool, id };
 }
 
-const jsonIn = async (dir: string) => (await readdir(dir)).filter((f) => f.endsWith('.json'));
+/** The records the spool lists in one area. */
+async function listed(spool: FileSpool, area: 'queue' | 'failed'): Promise<SpoolRecord[]> {
+  const out: SpoolRecord[] = [];
+  for await (const r of spool.list(area)) out.push(r);
+  return out;
+}
 
 test('failAndBounce fails the pending recipients, queues one DSN from <> to the sender and keeps the original in failed/', async () => {
   const { q, spool, id } = await setup('john@contoso.com');
   try {
     assert.equal(await q.failAndBounce(id, 'Bounced by administrator (queue bounce)'), true);
-    const failed = JSON.parse(await readFile(spool.recordPath(id, spool.failedDir), 'utf8')) as SpoolRecord;
+    const failed = (await spool.readRecord(id, 'failed'))!;
     assert.equal(failed.status, 'failed');
     assert.deepEqual(
       failed.rcpts.map((r) => [r.status, r.lastError, r.notified]),
@@ -81,12 +87,12 @@ test('failAndBounce fails the pending recipients, queues one DSN from <> to the 
         ['failed', '5.0.0 Bounced by administrator (queue bounce)', true],
       ],
     );
-    const queued = await jsonIn(spool.queueDir);
+    const queued = await listed(spool, 'queue');
     assert.equal(queued.length, 1, 'one DSN in the queue');
-    const dsn = JSON.parse(await readFile(path.join(spool.queueDir, queued[0]!), 'utf8')) as SpoolRecord;
+    const dsn = queued[0]!;
     assert.equal(dsn.mailFrom, '');
     assert.deepEqual(dsn.rcpts.map((r) => [r.address, r.route.connector]), [['john@contoso.com', 'To on-prem']]);
-    const text = await readFile(spool.bodyPath(dsn.id), 'utf8');
+    const text = (await buffer(spool.body(dsn))).toString('utf8');
     assert.match(text, /^Subject: Undeliverable: held mail$/m);
     assert.match(text, /Final-Recipient: rfc822; a@contoso\.com\r\nAction: failed\r\nStatus: 5\.0\.0\r\n/);
     assert.match(text, /Diagnostic-Code: X-Sluice; Bounced by administrator/);
@@ -101,8 +107,8 @@ test('failAndBounce on a null-sender message queues no DSN', async () => {
   const { q, spool, id } = await setup('');
   try {
     assert.equal(await q.failAndBounce(id, 'gone'), true);
-    assert.deepEqual(await jsonIn(spool.queueDir), [], 'nothing queued');
-    assert.deepEqual(await jsonIn(spool.failedDir), [`${id}.json`]);
+    assert.deepEqual(await listed(spool, 'queue'), [], 'nothing queued');
+    assert.deepEqual((await listed(spool, 'failed')).map((r) => r.id), [id]);
   } finally {
     await q.stop();
   }

@@ -16,6 +16,7 @@ import { DirSyncer, ignoreMissing, writeSynced, type SpoolPaths } from './spool-
 import { SpoolLock } from './spool-lock.js';
 import { migrateQuarantine, migrateV1 } from './spool-migrate.js';
 import { recoverQueue } from './spool-recover.js';
+import { BodyCache } from './body-cache.js';
 import { SluiceError } from '../domain/errors.js';
 import type { Logger } from '../observe/log.js';
 
@@ -26,6 +27,8 @@ class FileMessageWriter implements MessageWriter {
   private buffered: Buffer[] = [];
   private bufferedBytes = 0;
   private closed = false;
+  /** The body's chunks while it is small enough for the first-delivery cache; null past that. */
+  private kept: Buffer[] | null = [];
   bytes = 0;
   constructor(
     private readonly spool: FileSpool,
@@ -38,6 +41,8 @@ class FileMessageWriter implements MessageWriter {
     this.buffered.push(chunk);
     this.bufferedBytes += chunk.length;
     this.bytes += chunk.length;
+    if (this.kept && this.spool.cache.accepts(this.bytes)) this.kept.push(chunk);
+    else this.kept = null;
     if (this.bufferedBytes >= BODY_WRITE_CHUNK_BYTES) await this.flush();
   }
 
@@ -64,6 +69,8 @@ class FileMessageWriter implements MessageWriter {
       await this.close();
       await fs.rename(this.tmpPath, final);
       await this.spool.syncArea('queue');
+      if (this.kept) this.spool.cache.put(this.id, this.kept, this.bytes);
+      this.kept = null;
     } catch (err) {
       await this.abort();
       // Renamed but the directory fsync failed: the client hears 4xx, so the file must go too.
@@ -73,6 +80,7 @@ class FileMessageWriter implements MessageWriter {
   }
 
   async abort(): Promise<void> {
+    this.kept = null;
     await this.close().catch(() => undefined);
     await fs.unlink(this.tmpPath).catch(() => undefined);
   }
@@ -106,6 +114,8 @@ export class FileSpool implements Spool {
    * written, the case of every message delivered at its first attempt. null: unknown, try always.
    */
   private stated: Set<string> | null = null;
+  /** Bodies of fresh messages for their first attempt (body-cache.ts); the disk copy is the truth. */
+  readonly cache = new BodyCache();
 
   /** `owner` names this process in the lock file ("sluice daemon", "sluice queue hold"). */
   constructor(
@@ -153,6 +163,9 @@ export class FileSpool implements Spool {
   }
 
   body(record: SpoolRecord, area?: SpoolArea): Readable {
+    const cached = area === 'failed' ? undefined : this.cache.get(record.id);
+    // One chunk, headers included: one socket write at the smart host instead of two.
+    if (cached) return Readable.from([record.headers ? Buffer.concat([Buffer.from(record.headers, 'latin1'), cached]) : cached]);
     const file = this.msgPath(record.id, area);
     // Only the body range: the trailer (record and footer) after it is never part of the message.
     const open = () => (record.size > 0 ? createReadStream(file, { start: 0, end: record.size - 1 }) : Readable.from([]));
@@ -193,6 +206,8 @@ export class FileSpool implements Spool {
 
   /** Durably replaces the record's state: <id>.state, written as .tmp, fsynced and renamed. */
   async update(record: SpoolRecord): Promise<void> {
+    // After an attempt the message waits: it keeps its index entry, not its body.
+    this.cache.drop(record.id);
     const area: SpoolArea = record.status === 'failed' ? 'failed' : 'queue';
     await this.writeState(record, area);
     await this.syncArea(area);
@@ -200,6 +215,7 @@ export class FileSpool implements Spool {
 
   /** Delivered or deleted. The message file goes first: a crash in between leaves only a state file, which recovery clears. */
   async remove(id: string): Promise<void> {
+    this.cache.drop(id);
     await fs.unlink(this.msgPath(id)).catch(ignoreMissing);
     if (this.stated?.has(id) !== false) await fs.unlink(this.statePath(id)).catch(ignoreMissing);
     this.stated?.delete(id);
@@ -225,6 +241,7 @@ export class FileSpool implements Spool {
    * finishes a move a crash cut short (spool-recover.ts).
    */
   async moveToFailed(record: SpoolRecord): Promise<void> {
+    this.cache.drop(record.id);
     const previous = record.status;
     record.status = 'failed';
     try {

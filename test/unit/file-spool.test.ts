@@ -117,3 +117,34 @@ test('a second open() of a held spool throws E_SPOOL_LOCKED naming the holder; c
   await other.open();
   await other.close();
 });
+
+test('a fresh small body is served from memory for its first attempt, the same bytes as on disk; an update drops it', async () => {
+  const spool = await openSpool();
+  const rec = await commit(spool);
+  assert.equal(spool.cache.get(rec.id)?.toString(), BODY.toString(), 'kept after commit');
+  const fromMemory = await buffer(spool.body(rec));
+  await spool.update({ ...rec, attempts: 1 });
+  assert.equal(spool.cache.get(rec.id), undefined, 'a waiting message keeps no body');
+  assert.deepEqual(await buffer(spool.body(rec)), fromMemory, 'disk and memory give the same message');
+  await spool.remove(rec.id);
+  assert.equal(spool.cache.bytes, 0);
+  await spool.close();
+});
+
+test('a body over the cache limit, or an aborted one, is never kept in memory', async () => {
+  const spool = await openSpool();
+  const big = Buffer.alloc(64 * 1024 + 1, 'a');
+  const id = spool.newId();
+  const w = await spool.create(id);
+  await w.write(big);
+  await w.commit(testRecord(id, big.length));
+  assert.equal(spool.cache.get(id), undefined);
+  assert.equal((await buffer(spool.body(testRecord(id, big.length)))).length, big.length, 'read from disk');
+  const id2 = spool.newId();
+  const w2 = await spool.create(id2);
+  await w2.write(BODY);
+  await w2.abort();
+  assert.equal(spool.cache.get(id2), undefined);
+  assert.equal(spool.cache.bytes, 0);
+  await spool.close();
+});

@@ -7,11 +7,15 @@ import ipaddr from 'ipaddr.js';
 import type { DomainPattern, IpRule } from './model.js';
 
 const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
+/** Already lower-case ASCII letters, digits, hyphens and dots: nothing for domainToASCII to do. */
+const PLAIN_ASCII = /^[a-z0-9.-]+$/;
 
 /** Lower-case ASCII form of a domain, or null if it is not a valid DNS host name. */
 export function normaliseDomain(input: string): string | null {
   if (input.length === 0 || input.length > 253 || input.endsWith('.')) return null;
-  const ascii = domainToASCII(input.toLowerCase());
+  // Every recipient passes here at RCPT and again at each delivery; most are plain ASCII already.
+  const lower = input.toLowerCase();
+  const ascii = PLAIN_ASCII.test(lower) && !lower.includes('xn--') ? lower : domainToASCII(lower);
   if (!ascii) return null;
   const labels = ascii.split('.');
   return labels.every((l) => LABEL.test(l)) ? ascii : null;

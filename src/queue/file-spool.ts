@@ -150,11 +150,19 @@ export class FileSpool implements Spool {
     await this.lock.release();
   }
 
-  /** Time-ordered, unique, filename-safe queue id (Postfix-style upper-case hex). */
+  /**
+   * Time-ordered, unique, filename-safe queue id (Postfix-style upper-case hex): the time, a
+   * random prefix drawn once per process, and a counter — no random draw per message (it showed
+   * in the profile), and only the lock holder ever creates ids in this spool.
+   */
   newId(): string {
     const t = Date.now().toString(16).toUpperCase().padStart(12, '0');
-    return t + randomBytes(5).toString('hex').toUpperCase();
+    this.idCounter = (this.idCounter + 1) & 0xffff;
+    return t + this.idPrefix + this.idCounter.toString(16).toUpperCase().padStart(4, '0');
   }
+
+  private readonly idPrefix = randomBytes(3).toString('hex').toUpperCase();
+  private idCounter = 0;
 
   async create(id: string): Promise<MessageWriter> {
     const tmp = this.msgPath(id) + TMP_EXT;

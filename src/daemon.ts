@@ -35,7 +35,7 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
   const getModel = () => model;
   const spool = new FileSpool(model.spool.dir, log);
   await spool.open();
-  const pools = new Pools(() => model.server.hostname, log);
+  const pools = new Pools(() => model.server.hostname, log, () => model.delivery.timeouts);
   const queue = new QueueManager(spool, new Deliverer(pools, getModel, () => resolver, log), getModel, log);
   const listener = new Listener({ getModel, spool, log, onQueued: (r) => queue.enqueue(r) });
   // Queue tools' socket: listening before recovery so they never think no daemon runs; answers after.

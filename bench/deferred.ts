@@ -20,6 +20,8 @@ import type { SpoolRecord } from '../src/queue/record.js';
 const DEFAULT_COUNT = 100_000;
 /** Commits in flight while building the spool (each one fsyncs; the directory fsync is shared). */
 const CREATE_CONCURRENCY = 64;
+/** Records read back one by one to price a readRecord() per dispatch. */
+const READ_SAMPLE = 2_000;
 const BODY = Buffer.from(
   'Received: from client.example.org (127.0.0.2) by gateway.contoso.test\r\n' +
     'From: john@contoso.test\r\nTo: someone@fabrikam.test\r\nSubject: deferred\r\nMessage-ID: <x@contoso.test>\r\n\r\n' +
@@ -83,6 +85,15 @@ async function build(dir: string, count: number): Promise<number> {
   return Date.now() - started;
 }
 
+/** What a dispatch would pay to load a record it did not keep: µs per readRecord(), over a sample. */
+async function readCost(spool: FileSpool): Promise<number> {
+  const ids: string[] = [];
+  for await (const r of spool.list('queue')) if (ids.push(r.id) >= READ_SAMPLE) break;
+  const t0 = process.hrtime.bigint();
+  for (const id of ids) await spool.readRecord(id);
+  return Math.round(Number(process.hrtime.bigint() - t0) / 1e3 / Math.max(1, ids.length));
+}
+
 /** The child: recover the spool into a queue manager and measure. Prints one JSON line. */
 async function measure(dir: string): Promise<void> {
   const model = loadConfigText(CONFIG, 'bench/deferred.yaml');
@@ -102,6 +113,11 @@ async function measure(dir: string): Promise<void> {
   global.gc?.();
   const after = process.memoryUsage();
   await q.stop();
+  const readRecordUs = await readCost(spool);
+  // The same recovery without the queue manager: what the spool's own scan costs.
+  const t1 = process.hrtime.bigint();
+  for await (const rec of spool.recover()) void rec;
+  const spoolRecoverMs = Math.round(Number(process.hrtime.bigint() - t1) / 1e6);
   await spool.close();
   const out = {
     recovered,
@@ -112,6 +128,8 @@ async function measure(dir: string): Promise<void> {
     heapUsedAfterMb: mb(after.heapUsed),
     heapBytesPerMessage: Math.round((after.heapUsed - before.heapUsed) / Math.max(1, recovered)),
     deliveriesStarted: deliveries,
+    readRecordUs,
+    spoolRecoverMs,
   };
   process.stdout.write(JSON.stringify(out) + '\n');
 }

@@ -12,7 +12,7 @@ import { mxTargets, smartHostTargets, type Dns, type TargetHost } from './hosts.
 import { HostHealth } from './host-health.js';
 import { targetKey, type Pools } from './pools.js';
 import type { SmtpError } from './connection.js';
-import { groupByDestination, windowOf, type DestinationGroup } from './destinations.js';
+import { windowOf, type DestinationGroup } from './destinations.js';
 
 export interface RcptOutcome {
   address: string;
@@ -25,6 +25,8 @@ export interface RcptOutcome {
 }
 
 const SMART_HOST_DEFAULT_PORT = 25;
+/** How often idle per-domain pools and stale dead-destination memory are dropped. */
+const SWEEP_EVERY_DELIVERIES = 1_000;
 
 interface Group {
   connector: OutboundConnector;
@@ -41,6 +43,7 @@ export class Deliverer {
   private readonly rotation = new Map<string, number>();
   /** Destination key → the host keys its last attempt resolved to, kept while any of them failed. */
   private readonly lastTargets = new Map<string, string[]>();
+  private deliveries = 0;
 
   constructor(
     private readonly pools: Pools,
@@ -49,13 +52,6 @@ export class Deliverer {
     private readonly log?: Logger,
   ) {
     this.health = new HostHealth(() => this.getModel().delivery.hostDownMs);
-  }
-
-  /** Every pending recipient, each destination in turn (the queue manager delivers per destination). */
-  async deliver(record: SpoolRecord, body: () => Readable): Promise<RcptOutcome[]> {
-    const groups = groupByDestination(this.getModel(), record.rcpts);
-    const results = await Promise.all([...groups.values()].map((g) => this.deliverGroup(record, body, g)));
-    return results.flat();
   }
 
   /**
@@ -72,6 +68,7 @@ export class Deliverer {
 
   /** One destination's recipients of one message: resolve, try the hosts in order, classify. */
   async deliverGroup(record: SpoolRecord, body: () => Readable, group: DestinationGroup): Promise<RcptOutcome[]> {
+    if (++this.deliveries % SWEEP_EVERY_DELIVERIES === 0) this.sweep();
     const d = group.destination;
     if (d.kind === 'none') return group.rcpts.map((address) => ({ address, connector: '(none)', host: null, outcome: d.outcome }));
     return this.deliverTo(this.getModel(), record, body, { connector: d.connector, domain: d.domain, key: d.key, window: windowOf(this.getModel(), d), rcpts: group.rcpts });
@@ -132,6 +129,12 @@ export class Deliverer {
     if (anyDown) this.lastTargets.set(g.key, resolved.keys);
     else this.lastTargets.delete(g.key);
     return done;
+  }
+
+  /** MX destinations come and go: forget idle pools and destinations that are no longer dead. */
+  private sweep(): void {
+    this.pools.sweep();
+    for (const key of [...this.lastTargets.keys()]) this.downUntil(key);
   }
 
   /** Marks a host down after a host-level failure (the same for every recipient), up after any reply. True: marked down. */

@@ -31,6 +31,8 @@ export interface DestinationDeliverer {
 /** A record with nothing left to deliver still runs once: it owes its DSN and its move to failed/. */
 const FINISH_KEY = '';
 const ADMIN_WAIT_MS = 30_000;
+/** Distinct destination sets shared between entries; past this the cache starts again (MX mail to many domains). */
+const MAX_INTERNED_KEY_SETS = 10_000;
 
 /** The index entry of one queued message: no body, no timer, the record only until its first attempt. */
 interface Entry {
@@ -136,11 +138,12 @@ export class QueueManager {
     return d;
   }
 
-  /** Most messages share their destination set: one array per distinct set. */
+  /** Most messages share their destination set: one array per distinct set (a bounded cache). */
   private internKeys(keys: string[]): readonly string[] {
     const id = keys.join('\u0000');
     let got = this.keySets.get(id);
     if (!got) {
+      if (this.keySets.size >= MAX_INTERNED_KEY_SETS) this.keySets.clear();
       got = Object.freeze(keys);
       this.keySets.set(id, got);
     }

@@ -14,6 +14,8 @@ import { Listener } from './listener/server.js';
 import { ControlServer } from './queue/control.js';
 
 const RELOAD_DEBOUNCE_MS = 200;
+/** How long a stop waits for deliveries in flight before it cuts them (they are deferred, not lost). */
+const STOP_GRACE_MS = 10_000;
 
 export interface Daemon {
   model(): Model;
@@ -80,7 +82,16 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
     clearTimeout(timer);
     log.info({ stage: 'stop' }, 'stopping: no new sessions, finishing those in flight');
     await listener.stop();
-    await queue.stop();
+    // Deliveries in flight record their state; one stuck on a silent peer is cut after a grace.
+    const draining = queue.stop();
+    let grace: NodeJS.Timeout | undefined;
+    const late = await Promise.race([draining.then(() => false), new Promise<boolean>((r) => (grace = setTimeout(() => r(true), STOP_GRACE_MS)))]);
+    clearTimeout(grace);
+    if (late) {
+      log.warn({ stage: 'stop', graceMs: STOP_GRACE_MS }, 'cutting deliveries still in flight; their messages stay queued');
+      pools.abortAll();
+      await draining;
+    }
     await control.close();
     pools.closeAll();
     log.info({ stage: 'stop' }, 'stopped; spool kept');

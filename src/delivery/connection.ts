@@ -55,8 +55,9 @@ export class SmtpSession {
     // 'error' listener so a server dropping an idle session cannot crash the process.
   }
 
-  static open(options: SessionOptions, key: string, timeouts: DeliveryTimeouts, plaintextFallback = false): Promise<SmtpSession> {
+  static open(options: SessionOptions, key: string, timeouts: DeliveryTimeouts, plaintextFallback = false, signal?: AbortSignal): Promise<SmtpSession> {
     return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason as SmtpError);
       const watch = new StageWatch(timeouts);
       // nodemailer's transaction log is the documented way to see each command and reply go by.
       const conn = new SMTPConnection({ ...options, logger: watch.logger, transactionLog: true, debug: false });
@@ -68,6 +69,7 @@ export class SmtpSession {
       const fail = (cause: SmtpError) => {
         if (settled) return;
         settled = true;
+        signal?.removeEventListener('abort', onAbort);
         const err = watch.error ?? cause;
         // A socket error in the middle of STARTTLS is a failed handshake whatever nodemailer calls it
         // (it reports a peer that hangs up mid-handshake as ESOCKET); the pool's TLS fallback keys on ETLS.
@@ -79,7 +81,13 @@ export class SmtpSession {
       conn.on('error', () => undefined);
       conn.once('error', fail);
       conn.once('end', () => fail(Object.assign(new Error('Connection closed unexpectedly'), { code: 'ECONNECTION', command: 'CONN' })));
+      const onAbort = () => {
+        fail(signal!.reason as SmtpError);
+        conn.close();
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
       conn.connect((err?: Error | null) => {
+        signal?.removeEventListener('abort', onAbort);
         if (err) return fail(err);
         if (settled) return;
         settled = true;

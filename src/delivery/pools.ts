@@ -5,6 +5,7 @@
 // the connector's TLS policy before it carries mail. The queue manager dispatches no more
 // deliveries than the window, so a delivery never waits here for long: at most for a connection
 // that is closing (QUIT) to give its slot back.
+import { setMaxListeners } from 'node:events';
 import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
 import type tls from 'node:tls';
@@ -46,6 +47,7 @@ export interface PoolSpec {
 
 export class Pools {
   private readonly pools = new Map<string, { signature: string; pool: ConnectorPool }>();
+  private stopping = false;
   constructor(
     private readonly heloName: () => string,
     private readonly log?: Logger,
@@ -54,6 +56,7 @@ export class Pools {
 
   /** One SMTP transaction for `envelope` through the destination's pool; rejects with an SmtpError. */
   send(spec: PoolSpec, target: PoolTarget, envelope: Envelope, body: () => Readable): Promise<SendInfo> {
+    if (this.stopping) return Promise.reject(stoppingError());
     let pool: ConnectorPool;
     try {
       pool = this.poolFor(spec);
@@ -86,12 +89,27 @@ export class Pools {
     for (const p of this.pools.values()) p.pool.retire();
     this.pools.clear();
   }
+
+  /**
+   * Stop without waiting for slow peers: cuts every session in flight (also those still
+   * connecting or waiting for a greeting), and refuses new ones. Their messages are deferred.
+   */
+  abortAll(): void {
+    this.stopping = true;
+    for (const p of this.pools.values()) p.pool.abort();
+    this.pools.clear();
+  }
 }
+
+const stoppingError = (): SmtpError =>
+  Object.assign(new Error('delivery cut short: sluice is stopping'), { code: 'ESTOPPING', command: 'API', response: 'delivery cut short: sluice is stopping' });
 
 class ConnectorPool {
   private open = 0;
   private readonly idle: SmtpSession[] = [];
   private readonly waiters = new Set<() => void>();
+  private readonly busy = new Set<SmtpSession>();
+  private readonly aborter = new AbortController();
   private retired = false;
 
   constructor(
@@ -101,7 +119,10 @@ class ConnectorPool {
     private readonly tls: tls.ConnectionOptions,
     private readonly timeouts: DeliveryTimeouts,
     private readonly log: Logger | undefined,
-  ) {}
+  ) {
+    // Every connection being opened listens for the stop: up to the window at once.
+    setMaxListeners(0, this.aborter.signal);
+  }
 
   get isEmpty(): boolean {
     return this.open === 0 && this.waiters.size === 0;
@@ -110,6 +131,7 @@ class ConnectorPool {
   async send(target: PoolTarget, envelope: Envelope, body: () => Readable): Promise<SendInfo> {
     for (let attempt = 0; ; attempt++) {
       const session = await this.acquire(target);
+      this.busy.add(session);
       const reused = session.messages > 0;
       const stream = body();
       try {
@@ -166,7 +188,7 @@ class ConnectorPool {
     const settings = this.connector.tlsSettings;
     let session: SmtpSession;
     try {
-      session = await SmtpSession.open(this.options(target, false), targetKey(target), this.timeouts);
+      session = await SmtpSession.open(this.options(target, false), targetKey(target), this.timeouts, false, this.aborter.signal);
     } catch (err) {
       const e = err as SmtpError;
       if (e.code !== 'ETLS') throw err;
@@ -177,7 +199,7 @@ class ConnectorPool {
         { stage: 'deliver', connector: this.connector.name, host: targetKey(target), err: e.message },
         'TLS handshake failed; retrying in plaintext (opportunistic TLS)',
       );
-      return SmtpSession.open(this.options(target, true), targetKey(target), this.timeouts, true);
+      return SmtpSession.open(this.options(target, true), targetKey(target), this.timeouts, true, this.aborter.signal);
     }
     const verdict = evaluateTls(settings, this.connector.tlsDomain ?? target.name, session.tlsFacts());
     if (!verdict.ok) {
@@ -213,6 +235,7 @@ class ConnectorPool {
   }
 
   private release(session: SmtpSession, how: 'keep' | 'reset' | 'close'): void {
+    this.busy.delete(session);
     const spent = session.messages >= this.connector.maxMessagesPerConnection;
     if (how === 'close' || this.retired || spent || session.isClosed) {
       if (how === 'close') session.close();
@@ -268,6 +291,12 @@ class ConnectorPool {
       const timer = setTimeout(done, left);
       this.waiters.add(done);
     });
+  }
+
+  abort(): void {
+    this.retire();
+    this.aborter.abort(stoppingError());
+    for (const s of this.busy) s.close();
   }
 
   retire(): void {

@@ -6,7 +6,7 @@
 // isTransportRuleScoped connector while a route that is not explicit follows the live config.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
@@ -70,7 +70,6 @@ describe('a black-holing smart host', () => {
   });
 
   after(async () => {
-    // Its deliveries wait out the 300 s greeting timeout: no graceful stop here.
     await sluice?.kill();
     await Promise.all([hole?.close(), good?.close()]);
   });
@@ -84,6 +83,16 @@ describe('a black-holing smart host', () => {
     assert.ok(Date.now() - started < 5_000, `good mail took ${Date.now() - started} ms`);
     assert.equal(hole.maxOpen, HOLE_WINDOW, 'never more connections to the black hole than its window');
     assert.equal(hole.connections, HOLE_WINDOW, 'the other ten wait in their own queue, no connection');
+  });
+
+  test('a stop cuts the deliveries stuck on it after the grace period and keeps their messages queued', async () => {
+    const started = Date.now();
+    assert.equal(await sluice.stop(), 0);
+    assert.ok(Date.now() - started < 20_000, `stopped in ${Date.now() - started} ms, not after the 300 s greeting timeout`);
+    assert.equal(hole.open, 0, 'the stuck connections were closed');
+    await sluice.waitForLog((l) => l.msg === 'cutting deliveries still in flight; their messages stay queued');
+    const queued = await readdir(path.join(sluice.dir, 'spool', 'queue'));
+    assert.equal(queued.filter((f) => f.endsWith('.json')).length, 12, 'all twelve still queued');
   });
 });
 

@@ -1,20 +1,18 @@
-// The queue manager (Postfix qmgr is the model), the timer/dispatch shell around the pure
+// The queue manager (Postfix qmgr is the model): the timer and job shell around the pure
 // backoff.ts, record-outcomes.ts and admin-ops.ts. It keeps a small index entry per queued message
 // (id, due time, destination keys, status) and one timer heap for the deferred ones; a due message
-// becomes one job per destination (destinations.ts), each in its destination's ready queue, and a
-// job runs only when its destination has a free slot (its window) and the process is below
-// delivery.concurrency.total. A destination whose hosts are all down is suspended without
-// connecting until the first down-mark expires. Jobs of one message serialize their record
-// updates; the last one of a round expires, queues the DSN owed and persists or removes the record.
+// becomes one job per destination (destinations.ts), which dispatcher.ts starts when that
+// destination has a free slot. Jobs of one message serialize their record updates; the last one of
+// a round expires, queues the DSN owed and persists or removes the record.
 import type { Readable } from 'node:stream';
 import type { Model } from '../domain/model.js';
 import type { Logger } from '../observe/log.js';
 import type { RcptOutcome } from '../delivery/deliver.js';
-import { connects, groupByDestination, windowForKey, type DestinationGroup } from '../delivery/destinations.js';
+import { groupByDestination, type DestinationGroup } from '../delivery/destinations.js';
 import { Bouncer } from '../bounce/bouncer.js';
 import { expiresAt } from './backoff.js';
 import { systemClock, type Clock } from './clock.js';
-import { DestinationQueue } from './destination-queue.js';
+import { Dispatcher, type JobRunner } from './dispatcher.js';
 import { TimerQueue } from './timer-queue.js';
 import { applyOutcomes, expire, nextStep, owedNotices, type QueueEvent } from './record-outcomes.js';
 import { ADMIN_BOUNCE_ERROR, ADMIN_BOUNCE_REASON, ADMIN_BOUNCE_STATUS, adminChange, retryChange, type AdminOp } from './admin-ops.js';
@@ -68,12 +66,10 @@ export class QueueManager {
 
   private readonly entries = new Map<string, Entry>();
   private readonly timers = new TimerQueue<Entry>();
-  private readonly destinations = new Map<string, DestinationQueue>();
-  private readonly ready = new Set<DestinationQueue>();
   private readonly active = new Map<string, ActiveMessage>();
   private readonly inFlight = new Set<Promise<void>>();
   private readonly keySets = new Map<string, readonly string[]>();
-  private running = 0;
+  private readonly dispatcher: Dispatcher;
   private timer: unknown = null;
   private timerAt = Infinity;
   private stopped = false;
@@ -88,6 +84,7 @@ export class QueueManager {
     private readonly clock: Clock = systemClock,
   ) {
     this.bouncer = new Bouncer(spool, getModel, log);
+    this.dispatcher = new Dispatcher(this.runner(), (key, now) => deliverer.downUntil(key, now), getModel, clock, log);
   }
 
   get size(): number {
@@ -129,15 +126,6 @@ export class QueueManager {
     this.schedule(entry);
   }
 
-  private destination(key: string): DestinationQueue {
-    let d = this.destinations.get(key);
-    if (!d) {
-      d = new DestinationQueue(key);
-      this.destinations.set(key, d);
-    }
-    return d;
-  }
-
   /** Most messages share their destination set: one array per distinct set (a bounded cache). */
   private internKeys(keys: string[]): readonly string[] {
     const id = keys.join('\u0000');
@@ -160,7 +148,7 @@ export class QueueManager {
     if (entry.dueAt <= this.clock.now()) {
       this.timers.delete(entry);
       this.makeJobs(entry);
-      this.pump();
+      this.dispatcher.pump();
       return;
     }
     this.timers.set(entry);
@@ -191,90 +179,36 @@ export class QueueManager {
     const now = this.clock.now();
     for (let e = this.timers.popDue(now); e; e = this.timers.popDue(now)) this.makeJobs(e);
     this.armTimer();
-    this.pump();
+    this.dispatcher.pump();
   }
 
   private makeJobs(entry: Entry, keys: readonly string[] = entry.keys.length ? entry.keys : [FINISH_KEY]): void {
     for (const key of keys) {
       if (entry.jobs?.includes(key)) continue;
       (entry.jobs ??= []).push(key);
-      const d = this.destination(key);
-      d.push(entry.id);
-      this.ready.add(d);
+      this.dispatcher.push(key, entry.id);
     }
   }
 
-  // --- dispatch: per-destination windows under a global ceiling ---
+  // --- jobs (dispatcher.ts decides when each starts) ---
 
-  private pump(): void {
-    if (this.stopped) return;
-    const model = this.getModel();
-    const total = model.delivery.concurrency.total;
-    let progress = true;
-    // One job per destination per pass: under the global ceiling no destination starves the rest.
-    while (progress && this.running < total) {
-      progress = false;
-      for (const d of this.ready) {
-        if (this.running >= total) break;
-        if (this.dispatchOne(d, model)) progress = true;
-      }
-    }
-  }
-
-  /** Starts d's next job if its window allows; false when d has nothing it may start now. */
-  private dispatchOne(d: DestinationQueue, model: Model): boolean {
-    const now = this.clock.now();
-    if (d.suspendedUntil > now) return false;
-    if (d.length === 0) {
-      this.ready.delete(d);
-      if (d.unused) this.destinations.delete(d.key);
-      return false;
-    }
-    if (d.active >= (d.probing ? 1 : windowForKey(model, d.key))) return false;
-    if (connects(d.key)) {
-      const down = this.deliverer.downUntil(d.key, now);
-      if (down) {
-        this.suspend(d, down.until, down.reason, now);
-        return false;
-      }
-    }
-    for (let id = d.shift(); id !== undefined; id = d.shift()) {
-      const entry = this.entries.get(id);
-      if (!entry) continue;
-      if (entry.status !== 'active' || entry.admin) {
-        this.dropJob(entry, d.key);
-        continue;
-      }
-      this.start(entry, d);
-      return true;
-    }
-    this.ready.delete(d);
-    return false;
-  }
-
-  /** Every host is down: nothing goes out until the first mark expires; expired mail fails meanwhile. */
-  private suspend(d: DestinationQueue, until: number, reason: string, now: number): void {
-    d.suspendedUntil = until;
-    d.probing = true;
-    this.log.info({ stage: 'queue', destination: d.key, queued: d.length, until: new Date(until).toISOString(), reason }, 'all hosts down; destination deferred without connecting');
-    // Messages past their lifetime are not kept waiting: their job fails them without connecting.
-    const lifetime = this.getModel().delivery.retry;
-    for (const id of d.extract((x) => {
-      const e = this.entries.get(x);
-      return e !== undefined && now >= expiresAt(e.receivedAt, lifetime);
-    })) {
-      const e = this.entries.get(id)!;
-      if (e.status === 'active' && !e.admin) this.start(e, d);
-      else this.dropJob(e, d.key);
-    }
-    if (d.wakeTimer !== null) this.clock.clearTimer(d.wakeTimer);
-    d.wakeTimer = this.clock.setTimer(() => {
-      d.wakeTimer = null;
-      d.suspendedUntil = 0;
-      if (d.length) this.ready.add(d);
-      else d.probing = false;
-      this.pump();
-    }, until - now);
+  /** The dispatcher's view of the index. */
+  private runner(): JobRunner {
+    return {
+      startable: (id) => {
+        const e = this.entries.get(id);
+        return e !== undefined && e.status === 'active' && !e.admin;
+      },
+      expired: (id, now) => {
+        const e = this.entries.get(id);
+        return e !== undefined && now >= expiresAt(e.receivedAt, this.getModel().delivery.retry);
+      },
+      run: (id, key) => this.run(this.entries.get(id)!, key),
+      dropped: (id, key) => {
+        const e = this.entries.get(id);
+        if (e) this.dropJob(e, key);
+      },
+    };
   }
 
   private dropJob(entry: Entry, key: string): void {
@@ -284,13 +218,11 @@ export class QueueManager {
     if (!entry.jobs.length) entry.jobs = null;
   }
 
-  private start(entry: Entry, d: DestinationQueue): void {
+  private run(entry: Entry, key: string): Promise<void> {
     entry.running++;
-    d.active++;
-    this.running++;
-    const p = this.job(entry, d)
+    const p = this.job(entry, key)
       .catch((err: Error) => {
-        this.log.error({ stage: 'deliver', queueId: entry.id, destination: d.key, err: err.message }, 'delivery run failed');
+        this.log.error({ stage: 'deliver', queueId: entry.id, destination: key, err: err.message }, 'delivery run failed');
         if (this.entries.has(entry.id)) {
           entry.dueAt = this.clock.now() + this.getModel().delivery.retry.initialMs;
           this.schedule(entry);
@@ -298,18 +230,12 @@ export class QueueManager {
       })
       .finally(() => {
         entry.running--;
-        d.active--;
-        this.running--;
-        this.dropJob(entry, d.key);
-        // A probe that found a host up reopens the full window.
-        if (d.probing && !this.deliverer.downUntil(d.key, this.clock.now())) d.probing = false;
+        this.dropJob(entry, key);
         if (entry.running === 0) for (const wake of entry.idle?.splice(0) ?? []) wake();
-        if (d.length) this.ready.add(d);
-        else if (d.unused) this.destinations.delete(d.key);
         this.inFlight.delete(p);
-        this.pump();
       });
     this.inFlight.add(p);
+    return p;
   }
 
   private activeMessage(entry: Entry): ActiveMessage {
@@ -328,7 +254,7 @@ export class QueueManager {
     return p;
   }
 
-  private async job(entry: Entry, d: DestinationQueue): Promise<void> {
+  private async job(entry: Entry, key: string): Promise<void> {
     const msg = this.activeMessage(entry);
     msg.jobs++;
     try {
@@ -341,7 +267,7 @@ export class QueueManager {
       }
       const groups = groupByDestination(this.getModel(), rec.rcpts);
       this.reroute(entry, groups);
-      const group = groups.get(d.key);
+      const group = groups.get(key);
       const outcomes = group ? await this.deliverer.deliverGroup(rec, () => this.spool.body(rec), group) : [];
       await this.exclusive(msg, async () => {
         const now = this.clock.now();
@@ -428,10 +354,7 @@ export class QueueManager {
   async stop(): Promise<void> {
     this.stopped = true;
     this.disarmTimer();
-    for (const d of this.destinations.values()) {
-      if (d.wakeTimer !== null) this.clock.clearTimer(d.wakeTimer);
-      d.wakeTimer = null;
-    }
+    this.dispatcher.stop();
     await Promise.allSettled([...this.inFlight]);
   }
 

@@ -3,10 +3,11 @@
 // drops the connection after the first bytes of the message. The stalling modes never close a
 // connection themselves, so every close is the client giving up: 'black-hole' accepts TCP and never
 // greets; 'stall-after-rcpt' answers up to RCPT and never answers DATA; 'stall-in-data' takes the
-// message after 354 and never answers the final dot. Counts connections, closes and commands.
+// message after 354 and never answers the final dot; 'stop-reading-data' stops reading the socket
+// after the first bytes of the message (TCP backpressure). Counts connections, closes and commands.
 import net from 'node:net';
 
-export type GarbageMode = 'nonsense' | 'close-mid-data' | 'black-hole' | 'stall-after-rcpt' | 'stall-in-data';
+export type GarbageMode = 'nonsense' | 'close-mid-data' | 'black-hole' | 'stall-after-rcpt' | 'stall-in-data' | 'stop-reading-data';
 
 export interface GarbageHost {
   port: number;
@@ -16,6 +17,8 @@ export interface GarbageHost {
   maxOpen: number;
   /** Messages whose DATA had started when the connection was dropped. */
   cutInData: number;
+  /** Message bytes read after 354, all connections (stalling modes). */
+  dataBytes: number;
   /** Every command line received, upper-cased (stalling modes). */
   commands: string[];
   /** For each connection that ended: how long it lasted (ms) and the last command before the end. */
@@ -23,11 +26,11 @@ export interface GarbageHost {
   close(): Promise<void>;
 }
 
-const STALLING: readonly GarbageMode[] = ['black-hole', 'stall-after-rcpt', 'stall-in-data'];
+const STALLING: readonly GarbageMode[] = ['black-hole', 'stall-after-rcpt', 'stall-in-data', 'stop-reading-data'];
 
 export async function startGarbageHost(mode: GarbageMode, port = 0): Promise<GarbageHost> {
   const sockets = new Set<net.Socket>();
-  const state: GarbageHost = { port: 0, connections: 0, open: 0, maxOpen: 0, cutInData: 0, commands: [], ended: [], close };
+  const state: GarbageHost = { port: 0, connections: 0, open: 0, maxOpen: 0, cutInData: 0, dataBytes: 0, commands: [], ended: [], close };
   const server = net.createServer((socket) => {
     state.connections++;
     state.open++;
@@ -98,7 +101,10 @@ function stall(socket: net.Socket, mode: GarbageMode, state: GarbageHost): void 
   socket.on('data', (chunk: string) => {
     if (inData) {
       dataBytes += chunk.length;
-      return; // stall-in-data: the message is read, the final dot is never answered
+      state.dataBytes += chunk.length;
+      // stop-reading-data: the window closes on the sender; stall-in-data: the dot is never answered.
+      if (mode === 'stop-reading-data') socket.pause();
+      return;
     }
     buf += chunk;
     let nl;
@@ -114,6 +120,7 @@ function stall(socket: net.Socket, mode: GarbageMode, state: GarbageHost): void 
         inData = true;
         socket.write('354 go ahead\r\n');
         dataBytes += buf.length;
+        state.dataBytes += buf.length;
         return;
       } else if (verb === 'QUIT') socket.write('221 bye\r\n');
       else socket.write('250 ok\r\n');

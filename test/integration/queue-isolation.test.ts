@@ -48,6 +48,43 @@ async function until<T>(what: string, probe: () => Promise<T | null | undefined>
 const readQueued = (sluice: SluiceProcess, id: string) =>
   readFile(path.join(sluice.dir, 'spool', 'queue', `${id}.json`), 'utf8').then((t) => JSON.parse(t) as SpoolRecord, () => null);
 
+/** Commits a message to the spool before the daemon starts, as a mail-flow rule would leave it. */
+async function queue(spool: FileSpool, rcpt: string, route: RcptState['route'], subject: string, body = ''): Promise<string> {
+  const id = spool.newId();
+  const raw = Buffer.from(message({ from: SENDER, to: rcpt, subject }) + body);
+  const now = Date.now();
+  const w = await spool.create(id);
+  await w.write(raw);
+  await w.commit({
+    v: 1,
+    id,
+    receivedAt: now,
+    sessionId: 'test',
+    client: { ip: '127.0.0.2', helo: 'test', tls: false, inbound: 'On-prem IP', matchedBy: 'ip' },
+    mailFrom: SENDER,
+    size: raw.length,
+    status: 'active',
+    attempts: 0,
+    nextAttemptAt: now,
+    rcpts: [{ address: rcpt, route, status: 'pending', attempts: 0, lastError: null, lastHost: null, updatedAt: now }],
+  });
+  return id;
+}
+
+
+/** A daemon started on a spool that already holds `fill`'s messages. */
+async function startOnSpool(patch: Record<string, unknown>, fill: (spool: FileSpool) => Promise<void>): Promise<SluiceProcess> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'sluice-it-'));
+  const port = await freePort();
+  const configPath = path.join(dir, 'sluice.yaml');
+  await writeFile(configPath, stringify(testConfig({ port, dir, certs, patch })));
+  const spool = new FileSpool(path.join(dir, 'spool'), pino({ level: 'silent' }));
+  await spool.open();
+  await fill(spool);
+  await spool.close();
+  return launch(dir, configPath, port);
+}
+
 describe('a black-holing smart host', () => {
   const HOLE_WINDOW = 2;
   let sluice: SluiceProcess;
@@ -196,61 +233,63 @@ describe('per-stage timeouts', () => {
   }
 });
 
+describe('a peer that stops reading the message', () => {
+  let sluice: SluiceProcess;
+  let peer: GarbageHost;
+  let id: string;
+  /** Far more than the loopback socket buffers take, so the sender's writes must stall. */
+  const BODY = 'x'.repeat(998) + '\r\n';
+  const LINES = 24_000;
+
+  before(async () => {
+    peer = await startGarbageHost('stop-reading-data');
+    const patch = {
+      delivery: { mxPort: 25, retry: { initial: '1h', max: '1h', lifetime: '2h' }, timeouts: { dataTransfer: '1s' } },
+      outboundConnectors: [{ name: 'Slow reader', recipientDomains: ['contoso.com'], smartHosts: [`127.0.0.1:${peer.port}`] }],
+    };
+    sluice = await startOnSpool(patch, async (spool) => {
+      id = await queue(spool, 'a@contoso.com', { kind: 'connector', connector: 'Slow reader', rule: 'exact:contoso.com' }, 'big', BODY.repeat(LINES));
+    });
+  });
+
+  after(async () => {
+    await sluice?.stop();
+    await peer?.close();
+  });
+
+  test('is cut by the data-transfer timeout while the message is being written', async () => {
+    // A paused peer cannot see the close, so the proof is the record and what the peer got.
+    const rec = await until('the deferral on record', async () => {
+      const r = await readQueued(sluice, id);
+      return r && r.rcpts[0]!.attempts >= 1 ? r : null;
+    }, 20_000);
+    assert.match(rec.rcpts[0]!.lastError ?? '', /^4\.4\.2 Timed out after 1 s waiting for the peer to take more of the message after DATA \(delivery\.timeouts\.dataTransfer\)/);
+    assert.deepEqual(peer.commands.map((l) => l.split(/[ :]/)[0]), ['EHLO', 'MAIL', 'RCPT', 'DATA']);
+    assert.ok(peer.dataBytes > 0 && peer.dataBytes < BODY.length * LINES, `the peer read ${peer.dataBytes} bytes of the message`);
+  });
+});
+
 describe('routes kept on the record', () => {
   let sluice: SluiceProcess;
   let scoped: SmartHost;
   let live: SmartHost;
   const ids: Record<string, string> = {};
 
-  /** Commits a message to the spool before the daemon starts, as a mail-flow rule would leave it. */
-  async function queue(spool: FileSpool, rcpt: string, route: RcptState['route'], subject: string): Promise<string> {
-    const id = spool.newId();
-    const raw = Buffer.from(message({ from: SENDER, to: rcpt, subject }));
-    const now = Date.now();
-    const w = await spool.create(id);
-    await w.write(raw);
-    await w.commit({
-      v: 1,
-      id,
-      receivedAt: now,
-      sessionId: 'test',
-      client: { ip: '127.0.0.2', helo: 'test', tls: false, inbound: 'On-prem IP', matchedBy: 'ip' },
-      mailFrom: SENDER,
-      size: raw.length,
-      status: 'active',
-      attempts: 0,
-      nextAttemptAt: now,
-      rcpts: [{ address: rcpt, route, status: 'pending', attempts: 0, lastError: null, lastHost: null, updatedAt: now }],
-    });
-    return id;
-  }
-
   before(async () => {
     scoped = await startSmartHost();
     live = await startSmartHost();
-    const dir = await mkdtemp(path.join(tmpdir(), 'sluice-it-'));
-    const port = await freePort();
-    const config = testConfig({
-      port,
-      dir,
-      certs,
-      patch: {
-        delivery: { mxPort: 25, retry: { initial: '1h', max: '1h', lifetime: '2h' } },
-        outboundConnectors: [
-          { name: 'Scoped', isTransportRuleScoped: true, smartHosts: [`127.0.0.1:${scoped.port}`] },
-          { name: 'Live', recipientDomains: ['contoso.com'], smartHosts: [`127.0.0.1:${live.port}`] },
-        ],
-      },
+    const patch = {
+      delivery: { mxPort: 25, retry: { initial: '1h', max: '1h', lifetime: '2h' } },
+      outboundConnectors: [
+        { name: 'Scoped', isTransportRuleScoped: true, smartHosts: [`127.0.0.1:${scoped.port}`] },
+        { name: 'Live', recipientDomains: ['contoso.com'], smartHosts: [`127.0.0.1:${live.port}`] },
+      ],
+    };
+    sluice = await startOnSpool(patch, async (spool) => {
+      ids.explicit = await queue(spool, 'a@contoso.com', { kind: 'connector', connector: 'Scoped', rule: 'rule:Route via Scoped', explicit: true }, 'explicit');
+      ids.stale = await queue(spool, 'b@contoso.com', { kind: 'connector', connector: 'Removed connector', rule: 'exact:contoso.com' }, 'stale');
+      ids.unknown = await queue(spool, 'c@contoso.com', { kind: 'connector', connector: 'Removed connector', rule: 'rule:gone', explicit: true }, 'unknown');
     });
-    const configPath = path.join(dir, 'sluice.yaml');
-    await writeFile(configPath, stringify(config));
-    const spool = new FileSpool(path.join(dir, 'spool'), pino({ level: 'silent' }));
-    await spool.open();
-    ids.explicit = await queue(spool, 'a@contoso.com', { kind: 'connector', connector: 'Scoped', rule: 'rule:Route via Scoped', explicit: true }, 'explicit');
-    ids.stale = await queue(spool, 'b@contoso.com', { kind: 'connector', connector: 'Removed connector', rule: 'exact:contoso.com' }, 'stale');
-    ids.unknown = await queue(spool, 'c@contoso.com', { kind: 'connector', connector: 'Removed connector', rule: 'rule:gone', explicit: true }, 'unknown');
-    await spool.close();
-    sluice = await launch(dir, configPath, port);
   });
 
   after(async () => {

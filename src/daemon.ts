@@ -15,6 +15,8 @@ import { Listener } from './listener/server.js';
 import { ControlServer } from './queue/control.js';
 
 const RELOAD_DEBOUNCE_MS = 200;
+/** How long a stop waits for deliveries in flight before it cuts them (they are deferred, not lost). */
+const STOP_GRACE_MS = 10_000;
 
 export interface Daemon {
   model(): Model;
@@ -45,7 +47,7 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
   const getModel = () => model;
   const spool = new FileSpool(model.spool.dir, log);
   await spool.open(); // the lock: a second daemon on this spool stops here (E_SPOOL_LOCKED)
-  const pools = new Pools(() => model.server.hostname, log);
+  const pools = new Pools(() => model.server.hostname, log, () => model.delivery.timeouts);
   const queue = new QueueManager(spool, new Deliverer(pools, getModel, () => resolver, log), getModel, log);
   const listener = new Listener({ getModel, spool, log, onQueued: (r) => queue.enqueue(r) });
   const control = new ControlServer(spool, queue, log);
@@ -101,7 +103,16 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
     clearTimeout(timer);
     log.info({ stage: 'stop' }, 'stopping: no new sessions, finishing those in flight');
     await listener.stop();
-    await queue.stop();
+    // Deliveries in flight record their state; one stuck on a silent peer is cut after a grace.
+    const draining = queue.stop();
+    let grace: NodeJS.Timeout | undefined;
+    const late = await Promise.race([draining.then(() => false), new Promise<boolean>((r) => (grace = setTimeout(() => r(true), STOP_GRACE_MS)))]);
+    clearTimeout(grace);
+    if (late) {
+      log.warn({ stage: 'stop', graceMs: STOP_GRACE_MS }, 'cutting deliveries still in flight; their messages stay queued');
+      pools.abortAll();
+      await draining;
+    }
     await control.close();
     pools.closeAll();
     await spool.close();

@@ -121,6 +121,22 @@ const deliverySchema = z
       .object({ initial: duration.default('5m'), max: duration.default('60m'), lifetime: duration.default('24h') })
       .strict()
       .default({}),
+    /** Per SMTP stage of an outbound session; Postfix's smtp_*_timeout defaults. */
+    timeouts: z
+      .object({
+        connect: duration.default('30s'),
+        greeting: duration.default('300s'),
+        command: duration.default('300s'),
+        dataInit: duration.default('120s'),
+        dataTransfer: duration.default('180s'),
+        dataDone: duration.default('600s'),
+      })
+      .strict()
+      .default({}),
+    /** Queue manager windows: per MX destination domain, and a process-wide ceiling. */
+    concurrency: z.object({ perDomain: count(20), total: count(200) }).strict().default({}),
+    /** How long a host that failed at the session level is skipped (and its destination deferred). */
+    hostDownTime: duration.default('60s'),
   })
   .strict();
 

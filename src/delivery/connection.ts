@@ -1,10 +1,14 @@
 // One outbound SMTP session (nodemailer's SMTPConnection) behind promises: open (connect, EHLO,
 // STARTTLS when offered), send transactions, RSET, QUIT. `closed` resolves once the socket is gone,
 // which is when the pool gives the connection slot back. Errors carry nodemailer's fields.
+// Every stage has its own timeout (delivery.timeouts, stage-watch.ts): a peer that never greets,
+// stops answering a command or stalls in DATA is cut, and the error names the stage.
 import type { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { factsFromSocket, type TlsFacts } from './tls-policy.js';
+import type { DeliveryTimeouts } from '../domain/model.js';
+import { StageWatch, watchedBody } from './stage-watch.js';
 
 const QUIT_TIMEOUT_MS = 5_000;
 
@@ -38,6 +42,7 @@ export class SmtpSession {
     /** Pool key of the target (ip:port). */
     readonly key: string,
     readonly plaintextFallback: boolean,
+    private readonly watch: StageWatch,
   ) {
     this.closed = new Promise((resolve) => {
       conn.once('end', () => {
@@ -50,13 +55,22 @@ export class SmtpSession {
     // 'error' listener so a server dropping an idle session cannot crash the process.
   }
 
-  static open(options: SessionOptions, key: string, plaintextFallback = false): Promise<SmtpSession> {
+  static open(options: SessionOptions, key: string, timeouts: DeliveryTimeouts, plaintextFallback = false, signal?: AbortSignal): Promise<SmtpSession> {
     return new Promise((resolve, reject) => {
-      const conn = new SMTPConnection({ ...options, logger: false });
+      if (signal?.aborted) return reject(signal.reason as SmtpError);
+      const watch = new StageWatch(timeouts);
+      // nodemailer's transaction log is the documented way to see each command and reply go by.
+      const conn = new SMTPConnection({ ...options, logger: watch.logger, transactionLog: true, debug: false });
+      watch.onExpire = (err) => {
+        fail(err);
+        conn.close();
+      };
       let settled = false;
-      const fail = (err: SmtpError) => {
+      const fail = (cause: SmtpError) => {
         if (settled) return;
         settled = true;
+        signal?.removeEventListener('abort', onAbort);
+        const err = watch.error ?? cause;
         // A socket error in the middle of STARTTLS is a failed handshake whatever nodemailer calls it
         // (it reports a peer that hangs up mid-handshake as ESOCKET); the pool's TLS fallback keys on ETLS.
         if (conn.upgrading && err.code !== 'ETLS') Object.assign(err, { originalCode: err.code, code: 'ETLS' });
@@ -67,12 +81,18 @@ export class SmtpSession {
       conn.on('error', () => undefined);
       conn.once('error', fail);
       conn.once('end', () => fail(Object.assign(new Error('Connection closed unexpectedly'), { code: 'ECONNECTION', command: 'CONN' })));
+      const onAbort = () => {
+        fail(signal!.reason as SmtpError);
+        conn.close();
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
       conn.connect((err?: Error | null) => {
+        signal?.removeEventListener('abort', onAbort);
         if (err) return fail(err);
         if (settled) return;
         settled = true;
         conn.removeListener('error', fail);
-        resolve(new SmtpSession(conn, key, plaintextFallback));
+        resolve(new SmtpSession(conn, key, plaintextFallback, watch));
       });
     });
   }
@@ -90,7 +110,20 @@ export class SmtpSession {
   send(envelope: { from: string; to: string[] }, body: Readable): Promise<SendInfo> {
     this.messages++;
     return new Promise((resolve, reject) => {
-      this.conn.send(envelope, body, (err, info) => (err ? reject(err) : resolve(info as unknown as SendInfo)));
+      let settled = false;
+      const settle = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        this.watch.onExpire = () => this.conn.close();
+        fn();
+      };
+      this.watch.onExpire = (err) => {
+        settle(() => reject(err));
+        this.conn.close();
+      };
+      this.conn.send(envelope, watchedBody(body, this.watch), (err, info) =>
+        settle(() => (err ? reject(this.watch.error ?? err) : resolve(info as unknown as SendInfo))),
+      );
     });
   }
 

@@ -1,20 +1,18 @@
-// Delivers one spooled message's pending recipients: groups them by their current route
-// (routing runs again on the live config), resolves each route's hosts, tries them in order with
-// failover and dead-host memory, and returns one classified outcome per recipient. No spool writes
-// here; the scheduler applies the outcomes.
+// Delivers one destination's recipients of a spooled message (destinations.ts decides which, on
+// the live config): resolves the destination's hosts, tries them in order with failover and
+// dead-host memory, and returns one classified outcome per recipient. No spool writes here; the
+// queue manager applies the outcomes and asks downUntil() before it dispatches to a destination.
 import type { Readable } from 'node:stream';
 import type { Resolver } from 'node:dns/promises';
 import type { Model, OutboundConnector } from '../domain/model.js';
-import { OUTBOUND_DEFAULTS } from '../domain/connector-defaults.js';
 import type { Logger } from '../observe/log.js';
-import { selectRoute } from '../routing/select-connector.js';
-import { normaliseDomain } from '../domain/match.js';
 import type { SpoolRecord } from '../queue/record.js';
 import { classifyOutcome, isHostFailure, permanentFailure, type AttemptResult, type Outcome } from './outcome.js';
 import { mxTargets, smartHostTargets, type Dns, type TargetHost } from './hosts.js';
 import { HostHealth } from './host-health.js';
 import { targetKey, type Pools } from './pools.js';
 import type { SmtpError } from './connection.js';
+import { windowOf, type DestinationGroup } from './destinations.js';
 
 export interface RcptOutcome {
   address: string;
@@ -26,70 +24,57 @@ export interface RcptOutcome {
   hostName?: string | null;
 }
 
-/** Internet delivery by MX uses an implicit connector with opportunistic TLS. */
-const INTERNET: OutboundConnector = Object.freeze({
-  ...OUTBOUND_DEFAULTS,
-  name: 'Internet (MX)',
-  connectorType: 'Partner',
-  recipientDomains: [],
-  smartHosts: [],
-  useMxRecord: true,
-});
-
 const SMART_HOST_DEFAULT_PORT = 25;
+/** How often idle per-domain pools and stale dead-destination memory are dropped. */
+const SWEEP_EVERY_DELIVERIES = 1_000;
 
 interface Group {
   connector: OutboundConnector;
   domain: string;
+  /** Destination key: the pool and the dead-destination memory are per destination. */
+  key: string;
+  window: number;
   rcpts: string[];
 }
 
-function domainOf(address: string): string {
-  const at = address.lastIndexOf('@');
-  return normaliseDomain(address.slice(at + 1)) ?? address.slice(at + 1).toLowerCase();
-}
-
 export class Deliverer {
-  private readonly health = new HostHealth();
+  private readonly health: HostHealth;
   /** Round-robin start per connector: spreads load over smart hosts that are all up. */
   private readonly rotation = new Map<string, number>();
+  /** Destination key → the host keys its last attempt resolved to, kept while any of them failed. */
+  private readonly lastTargets = new Map<string, string[]>();
+  private deliveries = 0;
 
   constructor(
     private readonly pools: Pools,
     private readonly getModel: () => Model,
     private readonly resolver: () => Resolver,
     private readonly log?: Logger,
-  ) {}
-
-  async deliver(record: SpoolRecord, body: () => Readable): Promise<RcptOutcome[]> {
-    const model = this.getModel();
-    const groups = new Map<string, Group>();
-    const out: RcptOutcome[] = [];
-    for (const r of record.rcpts) {
-      if (r.status !== 'pending') continue;
-      const domain = domainOf(r.address);
-      const route = selectRoute(model, domain);
-      if (route.kind === 'none') {
-        out.push({
-          address: r.address,
-          connector: '(none)',
-          host: null,
-          outcome: { action: 'defer', rule: 'no-outbound-connector', status: '4.4.0', diagnostic: `no outbound connector for ${domain}` },
-        });
-        continue;
-      }
-      const connector = route.kind === 'connector' ? route.connector : INTERNET;
-      // MX-routed groups are per domain; smart-host groups share one transaction per connector.
-      const key = connector.useMxRecord ? `${connector.name}\u0000${domain}` : connector.name;
-      const g = groups.get(key) ?? { connector, domain, rcpts: [] };
-      g.rcpts.push(r.address);
-      groups.set(key, g);
-    }
-    const results = await Promise.all([...groups.values()].map((g) => this.deliverGroup(model, record, body, g)));
-    return out.concat(...results);
+  ) {
+    this.health = new HostHealth(() => this.getModel().delivery.hostDownMs);
   }
 
-  private async targets(model: Model, g: Group): Promise<TargetHost[] | Outcome> {
+  /**
+   * When every host the destination last resolved to is marked down: until when (the first mark's
+   * expiry) and why. The queue manager then defers the destination's mail without connecting.
+   */
+  downUntil(key: string, now = Date.now()): { until: number; reason: string } | null {
+    const keys = this.lastTargets.get(key);
+    if (!keys) return null;
+    const down = this.health.allDownUntil(keys, now);
+    if (!down) this.lastTargets.delete(key);
+    return down;
+  }
+
+  /** One destination's recipients of one message: resolve, try the hosts in order, classify. */
+  async deliverGroup(record: SpoolRecord, body: () => Readable, group: DestinationGroup): Promise<RcptOutcome[]> {
+    if (++this.deliveries % SWEEP_EVERY_DELIVERIES === 0) this.sweep();
+    const d = group.destination;
+    if (d.kind === 'none') return group.rcpts.map((address) => ({ address, connector: '(none)', host: null, outcome: d.outcome }));
+    return this.deliverTo(this.getModel(), record, body, { connector: d.connector, domain: d.domain, key: d.key, window: windowOf(this.getModel(), d), rcpts: group.rcpts });
+  }
+
+  private async targets(model: Model, g: Group): Promise<{ hosts: TargetHost[]; keys: string[] } | Outcome> {
     const dns: Dns = { resolver: this.resolver(), systemAddresses: model.dns.servers.length === 0 };
     let list;
     if (g.connector.useMxRecord) {
@@ -99,7 +84,16 @@ export class Deliverer {
       this.rotation.set(g.connector.name, (start + 1) % Math.max(1, g.connector.smartHosts.length));
       list = await smartHostTargets(dns, g.connector, SMART_HOST_DEFAULT_PORT, start);
     }
-    if (list.kind === 'hosts') return this.health.usable(list.hosts, targetKey);
+    if (list.kind === 'hosts') {
+      const keys = list.hosts.map(targetKey);
+      // Every host down (another delivery just found out): defer without connecting.
+      const down = this.health.allDownUntil(keys);
+      if (down) {
+        const diagnostic = `all hosts of ${g.connector.useMxRecord ? g.domain : g.connector.name} are marked down until ${new Date(down.until).toISOString()} (${down.reason})`;
+        return { action: 'defer', rule: 'all-hosts-down', status: '4.4.1', diagnostic };
+      }
+      return { hosts: this.health.usable(list.hosts, targetKey), keys };
+    }
     if (list.kind === 'null-mx') {
       return permanentFailure('null-mx', '5.1.10', `${g.domain} does not accept mail (null MX, RFC 7505)`, model.delivery);
     }
@@ -109,18 +103,20 @@ export class Deliverer {
       : { action: 'defer', rule, status: list.status, diagnostic: list.error };
   }
 
-  private async deliverGroup(model: Model, record: SpoolRecord, body: () => Readable, g: Group): Promise<RcptOutcome[]> {
-    const targets = await this.targets(model, g);
-    if (!Array.isArray(targets)) {
-      return g.rcpts.map((address) => ({ address, outcome: targets, connector: g.connector.name, host: null }));
+  private async deliverTo(model: Model, record: SpoolRecord, body: () => Readable, g: Group): Promise<RcptOutcome[]> {
+    const resolved = await this.targets(model, g);
+    if (!('hosts' in resolved)) {
+      return g.rcpts.map((address) => ({ address, outcome: resolved, connector: g.connector.name, host: null }));
     }
+    const targets = resolved.hosts;
     let remaining = g.rcpts;
+    let anyDown = false;
     const done: RcptOutcome[] = [];
     for (let i = 0; i < targets.length && remaining.length; i++) {
       const target = targets[i]!;
       const lastHost = i === targets.length - 1;
-      const results = await this.attempt(record, body, g.connector, target, remaining);
-      this.noteHealth(g.connector, target, results);
+      const results = await this.attempt(record, body, g, target, remaining);
+      anyDown = this.noteHealth(g.connector, target, results) || anyDown;
       const next: string[] = [];
       for (const [address, res] of results) {
         const outcome = classifyOutcome(res, { lastHost, softBounce: model.delivery.softBounce });
@@ -129,34 +125,45 @@ export class Deliverer {
       }
       remaining = next;
     }
+    // Remembered only while something failed, so healthy destinations cost nothing here.
+    if (anyDown) this.lastTargets.set(g.key, resolved.keys);
+    else this.lastTargets.delete(g.key);
     return done;
   }
 
-  /** Marks a host down after a host-level failure (the same for every recipient), up after any reply. */
-  private noteHealth(connector: OutboundConnector, target: TargetHost, results: Map<string, AttemptResult>): void {
+  /** MX destinations come and go: forget idle pools and destinations that are no longer dead. */
+  private sweep(): void {
+    this.pools.sweep();
+    for (const key of [...this.lastTargets.keys()]) this.downUntil(key);
+  }
+
+  /** Marks a host down after a host-level failure (the same for every recipient), up after any reply. True: marked down. */
+  private noteHealth(connector: OutboundConnector, target: TargetHost, results: Map<string, AttemptResult>): boolean {
     const first = results.values().next().value as AttemptResult | undefined;
     const key = targetKey(target);
     if (!first || !isHostFailure(first)) {
       this.health.markUp(key);
-      return;
+      return false;
     }
     const reason = first.response ?? first.errorCode ?? 'failure';
     if (this.health.markDown(key, reason)) {
       this.log?.warn({ stage: 'deliver', connector: connector.name, host: key, name: target.name, reason, downForMs: this.health.downMs }, 'host marked down');
     }
+    return true;
   }
 
   /** One SMTP transaction through the connector's pool; returns each recipient's raw result. */
   private async attempt(
     record: SpoolRecord,
     body: () => Readable,
-    connector: OutboundConnector,
+    g: Group,
     target: TargetHost,
     rcpts: string[],
   ): Promise<Map<string, AttemptResult>> {
     const results = new Map<string, AttemptResult>();
     try {
-      const info = await this.pools.send(connector, target, { from: record.mailFrom, to: rcpts }, body);
+      const pool = { key: g.key, connector: g.connector, maxConnections: g.window };
+      const info = await this.pools.send(pool, target, { from: record.mailFrom, to: rcpts }, body);
       const rejected = new Map((info.rejectedErrors ?? []).map((e) => [String(e.recipient), e]));
       for (const a of rcpts) {
         const e = rejected.get(a);

@@ -1,14 +1,19 @@
 // Dead-host memory (Postfix's "host is down" cache): an address that refused or dropped the
-// connection, or answered 4xx/5xx before the transaction, is skipped for HOST_DOWN_MS unless every
-// candidate is down. In memory only: a restart gives every host a fresh chance.
+// connection, timed out, or answered 4xx/5xx before the transaction, is skipped for
+// delivery.hostDownTime. When every host of a destination is down, the queue manager defers the
+// destination's mail without connecting until the first mark expires (downUntil). In memory only.
 
-/** How long a failing host is skipped. */
+/** How long a failing host is skipped unless the config says otherwise. */
 export const HOST_DOWN_MS = 60_000;
 
 export class HostHealth {
   private readonly downUntil = new Map<string, { until: number; reason: string }>();
 
-  constructor(readonly downMs = HOST_DOWN_MS) {}
+  constructor(private readonly downFor: () => number = () => HOST_DOWN_MS) {}
+
+  get downMs(): number {
+    return this.downFor();
+  }
 
   isDown(key: string, now = Date.now()): boolean {
     const d = this.downUntil.get(key);
@@ -21,7 +26,7 @@ export class HostHealth {
   /** Marks `key` down; returns false if it already was (so callers log only the first time). */
   markDown(key: string, reason: string, now = Date.now()): boolean {
     const was = this.isDown(key, now);
-    this.downUntil.set(key, { until: now + this.downMs, reason });
+    this.downUntil.set(key, { until: now + this.downFor(), reason });
     return !was;
   }
 
@@ -33,5 +38,19 @@ export class HostHealth {
   usable<T>(targets: T[], keyOf: (t: T) => string, now = Date.now()): T[] {
     const up = targets.filter((t) => !this.isDown(keyOf(t), now));
     return up.length ? up : targets;
+  }
+
+  /**
+   * When every one of `keys` is down: the moment the first mark expires (and its reason); null
+   * when any is up or the list is empty.
+   */
+  allDownUntil(keys: readonly string[], now = Date.now()): { until: number; reason: string } | null {
+    let first: { until: number; reason: string } | null = null;
+    for (const k of keys) {
+      if (!this.isDown(k, now)) return null;
+      const d = this.downUntil.get(k)!;
+      if (!first || d.until < first.until) first = d;
+    }
+    return first;
   }
 }

@@ -1,22 +1,27 @@
-// Outbound connection pools, one per outbound connector (not per host): the connector's
-// maxConnections caps its open connections across all of its smart hosts / MX hosts together, and
-// a connection carries at most maxMessagesPerConnection transactions before it is closed and a
-// fresh one opened. Each new session is judged by the connector's TLS policy before it carries mail.
+// Outbound connection pools, one per destination (a smart-host connector, or one MX domain): its
+// window (the connector's maxConnections, or delivery.concurrency.perDomain) caps its open
+// connections across all of its hosts together, and a connection carries at most
+// maxMessagesPerConnection transactions before a fresh one is opened. Each new session is judged by
+// the connector's TLS policy before it carries mail. The queue manager dispatches no more
+// deliveries than the window, so a delivery never waits here for long: at most for a connection
+// that is closing (QUIT) to give its slot back.
+import { setMaxListeners } from 'node:events';
 import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
 import type tls from 'node:tls';
-import type { OutboundConnector } from '../domain/model.js';
+import type { DeliveryTimeouts, OutboundConnector } from '../domain/model.js';
 import type { Logger } from '../observe/log.js';
+import { DELIVERY_TIMEOUT_DEFAULTS } from '../domain/connector-defaults.js';
 import { SmtpSession, type SendInfo, type SessionOptions, type SmtpError } from './connection.js';
 import { evaluateTls, policyReply, tlsConnectOptions } from './tls-policy.js';
 
-const CONNECT_TIMEOUT_MS = 15_000;
-const GREETING_TIMEOUT_MS = 15_000;
-const SOCKET_TIMEOUT_MS = 120_000;
 /** An idle connection is kept this long for the next message (Postfix caches for 2 s by default). */
 const IDLE_KEEP_MS = 5_000;
-/** How long a delivery waits for a free connection slot before it is deferred. */
-const SLOT_WAIT_TIMEOUT_MS = 10 * 60_000;
+/**
+ * How long a delivery waits for a slot held by a connection that is closing: a QUIT is cut after
+ * 5 s (connection.ts), so a slot comes back within this. The queue manager's window does the rest.
+ */
+const SLOT_WAIT_TIMEOUT_MS = 6_000;
 
 export interface PoolTarget {
   /** Address to connect to (already resolved). */
@@ -33,59 +38,100 @@ export interface Envelope {
 
 export const targetKey = (t: PoolTarget): string => `${t.host}:${t.port}`;
 
+/** Which pool: the destination's key, its connector and its window. */
+export interface PoolSpec {
+  key: string;
+  connector: OutboundConnector;
+  maxConnections: number;
+}
+
 export class Pools {
   private readonly pools = new Map<string, { signature: string; pool: ConnectorPool }>();
+  private stopping = false;
   constructor(
     private readonly heloName: () => string,
     private readonly log?: Logger,
+    private readonly timeouts: () => DeliveryTimeouts = () => DELIVERY_TIMEOUT_DEFAULTS,
   ) {}
 
-  /** One SMTP transaction for `envelope` through the connector's pool; rejects with an SmtpError. */
-  send(connector: OutboundConnector, target: PoolTarget, envelope: Envelope, body: () => Readable): Promise<SendInfo> {
+  /** One SMTP transaction for `envelope` through the destination's pool; rejects with an SmtpError. */
+  send(spec: PoolSpec, target: PoolTarget, envelope: Envelope, body: () => Readable): Promise<SendInfo> {
+    if (this.stopping) return Promise.reject(stoppingError());
     let pool: ConnectorPool;
     try {
-      pool = this.poolFor(connector);
+      pool = this.poolFor(spec);
     } catch (err) {
       // An unreadable tlsCa/tlsCert/tlsKey file is our problem, not the host's: a local error (defer).
       const e = err as SmtpError;
-      return Promise.reject(Object.assign(e, { code: 'ECONFIG', command: 'API', response: `connector ${connector.name}: ${e.message}` }));
+      return Promise.reject(Object.assign(e, { code: 'ECONFIG', command: 'API', response: `connector ${spec.connector.name}: ${e.message}` }));
     }
     return pool.send(target, envelope, body);
   }
 
-  private poolFor(connector: OutboundConnector): ConnectorPool {
-    const signature = JSON.stringify([connector, this.heloName()]);
-    const existing = this.pools.get(connector.name);
+  private poolFor(spec: PoolSpec): ConnectorPool {
+    const timeouts = this.timeouts();
+    const signature = JSON.stringify([spec.connector, spec.maxConnections, this.heloName(), timeouts]);
+    const existing = this.pools.get(spec.key);
     if (existing && existing.signature === signature) return existing.pool;
     // The connector changed on reload: the old pool drains (its busy sessions close when done).
     existing?.pool.retire();
-    const pool = new ConnectorPool(connector, this.heloName(), tlsConnectOptions(connector), this.log);
-    this.pools.set(connector.name, { signature, pool });
+    const pool = new ConnectorPool(spec.connector, spec.maxConnections, this.heloName(), tlsConnectOptions(spec.connector), timeouts, this.log);
+    this.pools.set(spec.key, { signature, pool });
     return pool;
+  }
+
+  /** Drops pools with nothing open (MX pools are per domain, so they come and go). */
+  sweep(): void {
+    for (const [key, p] of this.pools) if (p.pool.isEmpty) this.pools.delete(key);
   }
 
   closeAll(): void {
     for (const p of this.pools.values()) p.pool.retire();
     this.pools.clear();
   }
+
+  /**
+   * Stop without waiting for slow peers: cuts every session in flight (also those still
+   * connecting or waiting for a greeting), and refuses new ones. Their messages are deferred.
+   */
+  abortAll(): void {
+    this.stopping = true;
+    for (const p of this.pools.values()) p.pool.abort();
+    this.pools.clear();
+  }
 }
+
+const stoppingError = (): SmtpError =>
+  Object.assign(new Error('delivery cut short: sluice is stopping'), { code: 'ESTOPPING', command: 'API', response: 'delivery cut short: sluice is stopping' });
 
 class ConnectorPool {
   private open = 0;
   private readonly idle: SmtpSession[] = [];
   private readonly waiters = new Set<() => void>();
+  private readonly busy = new Set<SmtpSession>();
+  private readonly aborter = new AbortController();
   private retired = false;
 
   constructor(
     private readonly connector: OutboundConnector,
+    private readonly maxConnections: number,
     private readonly helo: string,
     private readonly tls: tls.ConnectionOptions,
+    private readonly timeouts: DeliveryTimeouts,
     private readonly log: Logger | undefined,
-  ) {}
+  ) {
+    // Every connection being opened listens for the stop: up to the window at once.
+    setMaxListeners(0, this.aborter.signal);
+  }
+
+  get isEmpty(): boolean {
+    return this.open === 0 && this.waiters.size === 0;
+  }
 
   async send(target: PoolTarget, envelope: Envelope, body: () => Readable): Promise<SendInfo> {
     for (let attempt = 0; ; attempt++) {
       const session = await this.acquire(target);
+      this.busy.add(session);
       const reused = session.messages > 0;
       const stream = body();
       try {
@@ -112,7 +158,7 @@ class ConnectorPool {
     for (;;) {
       const cached = this.takeIdle(key);
       if (cached) return cached;
-      if (this.open < this.connector.maxConnections) {
+      if (this.open < this.maxConnections) {
         this.open++;
         let session: SmtpSession;
         try {
@@ -142,7 +188,7 @@ class ConnectorPool {
     const settings = this.connector.tlsSettings;
     let session: SmtpSession;
     try {
-      session = await SmtpSession.open(this.options(target, false), targetKey(target));
+      session = await SmtpSession.open(this.options(target, false), targetKey(target), this.timeouts, false, this.aborter.signal);
     } catch (err) {
       const e = err as SmtpError;
       if (e.code !== 'ETLS') throw err;
@@ -153,7 +199,7 @@ class ConnectorPool {
         { stage: 'deliver', connector: this.connector.name, host: targetKey(target), err: e.message },
         'TLS handshake failed; retrying in plaintext (opportunistic TLS)',
       );
-      return SmtpSession.open(this.options(target, true), targetKey(target), true);
+      return SmtpSession.open(this.options(target, true), targetKey(target), this.timeouts, true, this.aborter.signal);
     }
     const verdict = evaluateTls(settings, this.connector.tlsDomain ?? target.name, session.tlsFacts());
     if (!verdict.ok) {
@@ -180,13 +226,16 @@ class ConnectorPool {
       ignoreTLS: plaintext,
       ...(isIP(target.name) ? {} : { servername: target.name }),
       tls: this.tls,
-      connectionTimeout: CONNECT_TIMEOUT_MS,
-      greetingTimeout: GREETING_TIMEOUT_MS,
-      socketTimeout: SOCKET_TIMEOUT_MS,
+      connectionTimeout: this.timeouts.connectMs,
+      dnsTimeout: this.timeouts.connectMs,
+      greetingTimeout: this.timeouts.greetingMs,
+      // nodemailer's own inactivity timer is only a backstop: stage-watch.ts times each stage.
+      socketTimeout: Math.max(...Object.values(this.timeouts)),
     };
   }
 
   private release(session: SmtpSession, how: 'keep' | 'reset' | 'close'): void {
+    this.busy.delete(session);
     const spent = session.messages >= this.connector.maxMessagesPerConnection;
     if (how === 'close' || this.retired || spent || session.isClosed) {
       if (how === 'close') session.close();
@@ -230,7 +279,7 @@ class ConnectorPool {
   private waitForChange(deadline: number): Promise<void> {
     const left = deadline - Date.now();
     if (left <= 0) {
-      const err: SmtpError = Object.assign(new Error(`no free connection to ${this.connector.name} within ${SLOT_WAIT_TIMEOUT_MS} ms`), { code: 'EPOOLWAIT' });
+      const err: SmtpError = Object.assign(new Error(`no free connection to ${this.connector.name} within ${SLOT_WAIT_TIMEOUT_MS} ms`), { code: 'EPOOLWAIT', command: 'API' });
       return Promise.reject(err);
     }
     return new Promise((resolve) => {
@@ -242,6 +291,12 @@ class ConnectorPool {
       const timer = setTimeout(done, left);
       this.waiters.add(done);
     });
+  }
+
+  abort(): void {
+    this.retire();
+    this.aborter.abort(stoppingError());
+    for (const s of this.busy) s.close();
   }
 
   retire(): void {

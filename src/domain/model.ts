@@ -86,6 +86,21 @@ export interface ServerLimits {
   readonly greetingDelayMs: number;
 }
 
+export interface DeliveryTimeouts {
+  /** TCP connect (with the address lookup nodemailer may do). */
+  readonly connectMs: number;
+  /** The 220 greeting, and the TLS handshake after STARTTLS. */
+  readonly greetingMs: number;
+  /** Each reply to EHLO, STARTTLS, MAIL FROM, RCPT TO, RSET. */
+  readonly commandMs: number;
+  /** The 354 reply to DATA. */
+  readonly dataInitMs: number;
+  /** Inactivity while the message is written (the peer stops reading). */
+  readonly dataTransferMs: number;
+  /** The reply after the final dot. */
+  readonly dataDoneMs: number;
+}
+
 export interface Model {
   /** Absolute path of the file this model was loaded from (for messages). */
   readonly source: string;
@@ -109,6 +124,16 @@ export interface Model {
     /** Send one "delayed" DSN after this long in the queue; null = off (EOP's default). */
     readonly delayWarningMs: number | null;
     readonly retry: { readonly initialMs: number; readonly maxMs: number; readonly lifetimeMs: number };
+    /** Outbound SMTP stage timeouts (Postfix smtp_connect/helo/mail/rcpt/data_init/data_xfer/data_done). */
+    readonly timeouts: DeliveryTimeouts;
+    readonly concurrency: {
+      /** Concurrent deliveries to one MX destination domain (Postfix default_destination_concurrency_limit). */
+      readonly perDomain: number;
+      /** Concurrent deliveries of the whole process: a last line of defence, not the scheduler. */
+      readonly total: number;
+    };
+    /** A host that failed at the session level is skipped this long (Postfix's dead-host cache). */
+    readonly hostDownMs: number;
   };
   readonly routing: { readonly precedence: readonly RouteClass[] };
   readonly organization: {

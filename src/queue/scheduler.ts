@@ -1,381 +1,485 @@
-// The queue manager (Postfix qmgr is the model): holds the active records, hands due ones to the
-// deliverer under a global in-flight limit, applies per-recipient outcomes to the durable
-// record, schedules retries with backoff until delivery, final failure or expiry, and queues the
-// DSNs (bounce, delay warning, success) those outcomes call for before persisting them.
+// The queue manager (Postfix qmgr is the model): the timer and job shell around the pure
+// backoff.ts, record-outcomes.ts and admin-ops.ts. It keeps a small index entry per queued message
+// (id, due time, destination keys, status) and one timer heap for the deferred ones; a due message
+// becomes one job per destination (destinations.ts), which dispatcher.ts starts when that
+// destination has a free slot. Jobs of one message serialize their record updates; the last one of
+// a round expires, queues the DSN owed and persists or removes the record.
+import type { Readable } from 'node:stream';
 import type { Model } from '../domain/model.js';
 import type { Logger } from '../observe/log.js';
-import type { Deliverer, RcptOutcome } from '../delivery/deliver.js';
-import { pendingRcpts, type SpoolRecord } from './record.js';
-import type { Spool } from './spool.js';
+import type { RcptOutcome } from '../delivery/deliver.js';
+import { groupByDestination, type DestinationGroup } from '../delivery/destinations.js';
 import { Bouncer } from '../bounce/bouncer.js';
-import { dsnRecipient, expiredDiagnostic, formatLastError, wantsNotice } from '../bounce/notice.js';
-import type { DsnRecipient } from '../bounce/render-dsn.js';
+import { expiresAt } from './backoff.js';
+import { systemClock, type Clock } from './clock.js';
+import { Dispatcher, type JobRunner } from './dispatcher.js';
+import { TimerQueue } from './timer-queue.js';
+import { applyOutcomes, expire, nextStep, owedNotices, type QueueEvent } from './record-outcomes.js';
+import { ADMIN_BOUNCE_ERROR, ADMIN_BOUNCE_REASON, ADMIN_BOUNCE_STATUS, adminChange, retryChange, type AdminOp } from './admin-ops.js';
+import type { SpoolRecord } from './record.js';
+import type { Spool } from './spool.js';
 
-const MAX_IN_FLIGHT_MESSAGES = 200;
-
-/**
- * Delay before retry number `attempts` (1 = after the first failed attempt): doubles from
- * retry.initial and is capped at retry.max. With the defaults (5m, 60m) that is 5, 10, 20, 40, 60,
- * 60… minutes: EOP's shape, first retries within 15 minutes, then at most hourly.
- */
-export function retryDelayMs(attempts: number, retry: Model['delivery']['retry']): number {
-  const exp = Math.min(attempts - 1, 20);
-  return Math.min(retry.maxMs, retry.initialMs * 2 ** Math.max(0, exp));
+/** What the queue manager needs from delivery (Deliverer implements it). */
+export interface DestinationDeliverer {
+  deliverGroup(record: SpoolRecord, body: () => Readable, group: DestinationGroup): Promise<RcptOutcome[]>;
+  /** Set when every host of the destination is marked down: until the first mark expires. */
+  downUntil(key: string, now: number): { until: number; reason: string } | null;
 }
 
-/** When to try again: the backoff, but never past the expiry moment, so expiry happens on time. */
-export function nextAttemptAt(attempts: number, receivedAt: number, now: number, retry: Model['delivery']['retry']): number {
-  return Math.min(now + retryDelayMs(attempts, retry), receivedAt + retry.lifetimeMs);
+/** A record with nothing left to deliver still runs once: it owes its DSN and its move to failed/. */
+const FINISH_KEY = '';
+const ADMIN_WAIT_MS = 30_000;
+/** Distinct destination sets shared between entries; past this the cache starts again (MX mail to many domains). */
+const MAX_INTERNED_KEY_SETS = 10_000;
+
+/** The index entry of one queued message: no body, no timer, the record only until its first attempt. */
+interface Entry {
+  id: string;
+  dueAt: number;
+  heapIndex: number;
+  receivedAt: number;
+  status: 'active' | 'hold';
+  /** Destination keys of the pending recipients as last routed (shared, interned arrays). */
+  keys: readonly string[];
+  /** Keys with a job waiting or running; null when none. */
+  jobs: string[] | null;
+  running: number;
+  /** An admin change is working on it: no job starts. */
+  admin: boolean;
+  record: SpoolRecord | null;
+  idle: (() => void)[] | null;
+}
+
+/** A message with jobs in flight: its record in memory, shared by its jobs, and their lock. */
+interface ActiveMessage {
+  record: SpoolRecord | null;
+  jobs: number;
+  counted: boolean;
+  replies: Map<string, string>;
+  tail: Promise<unknown>;
 }
 
 export class QueueManager {
-  private readonly records = new Map<string, SpoolRecord>();
-  private readonly timers = new Map<string, NodeJS.Timeout>();
-  private readonly ready: string[] = [];
-  /** Queue id → the delivery run (or admin failure) working on it; at most one per message. */
-  private readonly running = new Map<string, Promise<void>>();
-  private inFlight = new Set<Promise<void>>();
+  static readonly ADMIN_BOUNCE_STATUS = ADMIN_BOUNCE_STATUS;
+  static readonly ADMIN_BOUNCE_REASON = ADMIN_BOUNCE_REASON;
+  static readonly ADMIN_BOUNCE_ERROR = ADMIN_BOUNCE_ERROR;
+
+  private readonly entries = new Map<string, Entry>();
+  private readonly timers = new TimerQueue<Entry>();
+  private readonly active = new Map<string, ActiveMessage>();
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly keySets = new Map<string, readonly string[]>();
+  private readonly dispatcher: Dispatcher;
+  private timer: unknown = null;
+  private timerAt = Infinity;
   private stopped = false;
-  /** No delivery before start(): the daemon calls it once everything that can fail has started. */
-  private started = false;
   private readonly bouncer: Bouncer;
+  private adminTail: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly spool: Spool,
-    private readonly deliverer: Deliverer,
+    private readonly deliverer: DestinationDeliverer,
     private readonly getModel: () => Model,
     private readonly log: Logger,
+    private readonly clock: Clock = systemClock,
   ) {
     this.bouncer = new Bouncer(spool, getModel, log);
+    this.dispatcher = new Dispatcher(this.runner(), (key, now) => deliverer.downUntil(key, now), getModel, clock, log);
   }
 
   get size(): number {
-    return this.records.size;
+    return this.entries.size;
   }
 
   async recover(): Promise<number> {
     let n = 0;
     for await (const rec of this.spool.recover()) {
       n++;
-      this.add(rec, rec.status === 'active' ? rec.nextAttemptAt : null);
+      this.add(rec, false);
     }
     this.log.info({ stage: 'queue', recovered: n }, 'spool recovered');
     return n;
   }
 
+  /** Begins dispatching what recover() and enqueue() made due: the daemon calls it once everything that can fail has started. */
+  start(): void {
+    this.dispatcher.open();
+  }
+
+  /** A freshly received message: due now, its record kept until the first attempt (no re-read). */
   enqueue(record: SpoolRecord): void {
-    this.add(record, Date.now());
+    this.add({ ...record, nextAttemptAt: Math.min(record.nextAttemptAt, this.clock.now()) }, true);
   }
 
-  private add(record: SpoolRecord, dueAt: number | null): void {
-    this.records.set(record.id, record);
-    if (dueAt !== null) this.schedule(record.id, dueAt);
+  private add(rec: SpoolRecord, keepRecord: boolean): void {
+    const model = this.getModel();
+    const groups = groupByDestination(model, rec.rcpts);
+    const entry: Entry = {
+      id: rec.id,
+      dueAt: rec.nextAttemptAt,
+      heapIndex: -1,
+      receivedAt: rec.receivedAt,
+      status: rec.status === 'hold' ? 'hold' : 'active',
+      keys: this.internKeys([...groups.keys()]),
+      jobs: null,
+      running: 0,
+      admin: false,
+      record: keepRecord ? rec : null,
+      idle: null,
+    };
+    this.entries.set(rec.id, entry);
+    this.schedule(entry);
   }
 
-  private schedule(id: string, dueAt: number): void {
-    clearTimeout(this.timers.get(id));
-    this.timers.delete(id);
-    // A run that finishes during stop() must not leave a timer behind (it would hold the process).
-    if (this.stopped) return;
-    const delay = dueAt - Date.now();
-    if (delay <= 0) {
-      this.ready.push(id);
-      this.pump();
+  /** Most messages share their destination set: one array per distinct set (a bounded cache). */
+  private internKeys(keys: string[]): readonly string[] {
+    const id = keys.join('\u0000');
+    let got = this.keySets.get(id);
+    if (!got) {
+      if (this.keySets.size >= MAX_INTERNED_KEY_SETS) this.keySets.clear();
+      got = Object.freeze(keys);
+      this.keySets.set(id, got);
+    }
+    return got;
+  }
+
+  // --- timers: one heap, one timer ---
+
+  private schedule(entry: Entry): void {
+    if (this.stopped || entry.status !== 'active' || !this.entries.has(entry.id)) {
+      this.timers.delete(entry);
       return;
     }
-    this.timers.set(
-      id,
-      setTimeout(() => {
-        this.timers.delete(id);
-        this.ready.push(id);
-        this.pump();
-      }, Math.min(delay, 2 ** 31 - 1)),
-    );
+    if (entry.dueAt <= this.clock.now()) {
+      this.timers.delete(entry);
+      this.makeJobs(entry);
+      this.dispatcher.pump();
+      return;
+    }
+    this.timers.set(entry);
+    this.armTimer();
   }
 
-  /** Begins dispatching what recover() and enqueue() scheduled. */
-  start(): void {
-    this.started = true;
-    this.pump();
+  private armTimer(): void {
+    const top = this.timers.peek();
+    if (this.stopped || !top) return this.disarmTimer();
+    if (this.timer !== null && top.dueAt >= this.timerAt) return;
+    this.disarmTimer();
+    this.timerAt = top.dueAt;
+    this.timer = this.clock.setTimer(() => {
+      this.timer = null;
+      this.timerAt = Infinity;
+      this.releaseDue();
+    }, top.dueAt - this.clock.now());
   }
 
-  private pump(): void {
-    while (this.started && !this.stopped && this.running.size < MAX_IN_FLIGHT_MESSAGES && this.ready.length) {
-      const id = this.ready.shift()!;
-      const rec = this.records.get(id);
-      if (!rec || this.running.has(id) || rec.status !== 'active') continue;
-      const p = this.run(rec)
-        .catch((err: Error) => {
-          this.log.error({ stage: 'deliver', queueId: id, err: err.message }, 'delivery run failed');
-          if (this.records.has(id)) this.schedule(id, Date.now() + this.getModel().delivery.retry.initialMs);
-        })
-        .finally(() => {
-          this.running.delete(id);
-          this.inFlight.delete(p);
-          this.pump();
-        });
-      this.running.set(id, p);
-      this.inFlight.add(p);
+  private disarmTimer(): void {
+    if (this.timer !== null) this.clock.clearTimer(this.timer);
+    this.timer = null;
+    this.timerAt = Infinity;
+  }
+
+  /** Moves every due entry to its destinations' ready queues. Exposed for tests with a manual clock. */
+  releaseDue(): void {
+    const now = this.clock.now();
+    for (let e = this.timers.popDue(now); e; e = this.timers.popDue(now)) this.makeJobs(e);
+    this.armTimer();
+    this.dispatcher.pump();
+  }
+
+  private makeJobs(entry: Entry, keys: readonly string[] = entry.keys.length ? entry.keys : [FINISH_KEY]): void {
+    for (const key of keys) {
+      if (entry.jobs?.includes(key)) continue;
+      (entry.jobs ??= []).push(key);
+      this.dispatcher.push(key, entry.id);
     }
   }
 
-  private async run(rec: SpoolRecord): Promise<void> {
-    const model = this.getModel();
-    // A record with nothing pending still runs: it owes a DSN that an earlier run could not queue.
-    const outcomes = pendingRcpts(rec).length ? await this.deliverer.deliver(rec, () => this.spool.body(rec)) : [];
-    const now = Date.now();
-    if (outcomes.length) rec.attempts++;
-    const replies = new Map<string, string>();
-    for (const o of outcomes) {
-      this.apply(rec, o, now);
-      if (o.outcome.action === 'delivered') replies.set(o.address, o.outcome.diagnostic);
-    }
-    if (now - rec.receivedAt >= model.delivery.retry.lifetimeMs) this.expire(rec, now);
-    await this.notify(rec, now, replies);
-    await this.persist(rec, now);
+  // --- jobs (dispatcher.ts decides when each starts) ---
+
+  /** The dispatcher's view of the index. */
+  private runner(): JobRunner {
+    return {
+      startable: (id) => {
+        const e = this.entries.get(id);
+        return e !== undefined && e.status === 'active' && !e.admin;
+      },
+      expired: (id, now) => {
+        const e = this.entries.get(id);
+        return e !== undefined && now >= expiresAt(e.receivedAt, this.getModel().delivery.retry);
+      },
+      run: (id, key) => this.run(this.entries.get(id)!, key),
+      dropped: (id, key) => {
+        const e = this.entries.get(id);
+        if (e) this.dropJob(e, key);
+      },
+    };
   }
 
-  /** Queue lifetime reached: every pending recipient fails with EOP's expiry status and its last error. */
-  private expire(rec: SpoolRecord, now: number): void {
-    for (const r of pendingRcpts(rec)) {
-      const { status, diagnostic } = expiredDiagnostic(r.lastError, r.lastHost, r.lastHostName ?? null);
-      r.status = 'failed';
-      r.updatedAt = now;
-      r.lastError = formatLastError(status, diagnostic);
-      this.log.warn({ stage: 'queue', queueId: rec.id, rcpt: r.address, status, error: diagnostic }, 'message expired');
+  private dropJob(entry: Entry, key: string): void {
+    if (!entry.jobs) return;
+    const i = entry.jobs.indexOf(key);
+    if (i >= 0) entry.jobs.splice(i, 1);
+    if (!entry.jobs.length) entry.jobs = null;
+  }
+
+  private run(entry: Entry, key: string): Promise<void> {
+    entry.running++;
+    const p = this.job(entry, key)
+      .catch((err: Error) => {
+        this.log.error({ stage: 'deliver', queueId: entry.id, destination: key, err: err.message }, 'delivery run failed');
+        if (this.entries.has(entry.id)) {
+          entry.dueAt = this.clock.now() + this.getModel().delivery.retry.initialMs;
+          this.schedule(entry);
+        }
+      })
+      .finally(() => {
+        entry.running--;
+        this.dropJob(entry, key);
+        if (entry.running === 0) for (const wake of entry.idle?.splice(0) ?? []) wake();
+        this.inFlight.delete(p);
+      });
+    this.inFlight.add(p);
+    return p;
+  }
+
+  private activeMessage(entry: Entry): ActiveMessage {
+    let msg = this.active.get(entry.id);
+    if (!msg) {
+      msg = { record: null, jobs: 0, counted: false, replies: new Map(), tail: Promise.resolve() };
+      this.active.set(entry.id, msg);
     }
+    return msg;
+  }
+
+  /** Runs `task` when no other job of the same message is changing its record. */
+  private exclusive<T>(msg: ActiveMessage, task: () => Promise<T>): Promise<T> {
+    const p = msg.tail.then(task, task);
+    msg.tail = p.catch(() => undefined);
+    return p;
+  }
+
+  private async job(entry: Entry, key: string): Promise<void> {
+    const msg = this.activeMessage(entry);
+    msg.jobs++;
+    try {
+      const rec = await this.exclusive(msg, async () => (msg.record ??= entry.record ?? (await this.spool.readRecord(entry.id))));
+      entry.record = null;
+      if (!rec) {
+        // Gone from the spool behind our back (removed by hand): nothing left to do.
+        this.forget(entry);
+        return;
+      }
+      const groups = groupByDestination(this.getModel(), rec.rcpts);
+      this.reroute(entry, groups);
+      const group = groups.get(key);
+      const outcomes = group ? await this.deliverer.deliverGroup(rec, () => this.spool.body(rec), group) : [];
+      await this.exclusive(msg, async () => {
+        const now = this.clock.now();
+        const applied = applyOutcomes(msg.record!, outcomes, now, !msg.counted);
+        if (outcomes.length) msg.counted = true;
+        this.emit(applied.events);
+        for (const [a, reply] of applied.replies) msg.replies.set(a, reply);
+        msg.record = applied.record;
+        if (msg.jobs > 1) {
+          // Other destinations of this message are still in flight: keep the progress durable.
+          if (outcomes.length) await this.spool.update(msg.record);
+          return;
+        }
+        await this.finish(entry, msg, now);
+      });
+    } catch (err) {
+      // Keep what this round learnt (delivered recipients stay delivered) for the retry.
+      if (msg.record && this.entries.has(entry.id)) entry.record = msg.record;
+      throw err;
+    } finally {
+      if (--msg.jobs === 0) this.active.delete(entry.id);
+    }
+  }
+
+  /** Recipients the live config now sends elsewhere (a reload) get a job there in this round. */
+  private reroute(entry: Entry, groups: Map<string, DestinationGroup>): void {
+    const keys = [...groups.keys()];
+    const fresh = keys.filter((k) => !entry.keys.includes(k));
+    entry.keys = this.internKeys(keys);
+    if (fresh.length) this.makeJobs(entry, fresh);
   }
 
   /**
-   * Queues the one DSN this run calls for (failures, success for NOTIFY=SUCCESS, the delay
-   * warning), before the record is persisted: a crash in between repeats a DSN, never loses one.
-   * Never for a null sender. Throws when the spool cannot take the DSN; the run is retried.
+   * The end of a round: expiry, the DSN owed (queued before the record is persisted, so a crash
+   * repeats a DSN but never loses one), then retry later, failed/, or gone.
    */
-  private async notify(rec: SpoolRecord, now: number, replies: Map<string, string>): Promise<void> {
-    const owed = rec.rcpts.filter((r) => r.status !== 'pending' && !r.notified);
-    const entries: DsnRecipient[] = [];
-    for (const r of owed) {
-      if (r.status === 'failed' && wantsNotice(r.notify, 'failure')) entries.push(dsnRecipient(r, 'failed', { now }));
-      // The next hop is not asked to report (the deliverer does not pass NOTIFY on): "relayed".
-      if (r.status === 'delivered' && wantsNotice(r.notify, 'success')) {
-        entries.push(dsnRecipient(r, 'relayed', { now, reply: replies.get(r.address) ?? null }));
-      }
+  private async finish(entry: Entry, msg: ActiveMessage, now: number): Promise<void> {
+    const delivery = this.getModel().delivery;
+    const expired = expire(msg.record!, now, delivery);
+    this.emit(expired.events);
+    const notices = owedNotices(expired.record, now, delivery, msg.replies);
+    if (notices.suppressed.length) {
+      this.log.warn({ stage: 'bounce', queueId: entry.id, rcpts: notices.suppressed }, 'no DSN for a null-sender message (never bounce a bounce)');
     }
-    const warnAfter = this.getModel().delivery.delayWarningMs;
-    const pending = pendingRcpts(rec);
-    const warnDue = warnAfter !== null && rec.delayWarnedAt === undefined && pending.length > 0 && now - rec.receivedAt >= warnAfter;
-    if (warnDue) {
-      const until = rec.receivedAt + this.getModel().delivery.retry.lifetimeMs;
-      for (const r of pending) if (wantsNotice(r.notify, 'delay')) entries.push(dsnRecipient(r, 'delayed', { now, willRetryUntil: until }));
-    }
-    if (entries.length && !rec.mailFrom) {
-      this.log.warn(
-        { stage: 'bounce', queueId: rec.id, rcpts: entries.map((e) => e.address) },
-        'no DSN for a null-sender message (never bounce a bounce)',
-      );
-    } else if (entries.length) {
-      this.enqueue(await this.bouncer.queue(rec, entries, now));
-    }
-    for (const r of owed) r.notified = true;
-    if (warnDue) rec.delayWarnedAt = now;
-  }
-
-  private apply(rec: SpoolRecord, o: RcptOutcome, now: number): void {
-    const r = rec.rcpts.find((x) => x.address === o.address && x.status === 'pending');
-    if (!r) return;
-    r.attempts++;
-    r.updatedAt = now;
-    r.lastHost = o.host;
-    r.lastHostName = o.hostName ?? null;
-    const entry = { stage: 'deliver', queueId: rec.id, rcpt: r.address, connector: o.connector, host: o.host, rule: o.outcome.rule };
-    if (o.outcome.action === 'delivered') {
-      r.status = 'delivered';
-      r.lastError = null;
-      this.log.info({ ...entry, response: o.outcome.diagnostic }, 'delivered');
-    } else if (o.outcome.action === 'bounce') {
-      r.status = 'failed';
-      r.lastError = formatLastError(o.outcome.status, o.outcome.diagnostic);
-      this.log.warn({ ...entry, status: o.outcome.status, error: o.outcome.diagnostic }, 'delivery failed permanently');
-    } else {
-      r.lastError = formatLastError(o.outcome.status, o.outcome.diagnostic);
-      this.log.info({ ...entry, status: o.outcome.status, error: o.outcome.diagnostic }, 'delivery deferred');
-    }
-  }
-
-  private async persist(rec: SpoolRecord, now: number): Promise<void> {
-    const pending = pendingRcpts(rec);
-    if (pending.length) {
-      rec.nextAttemptAt = nextAttemptAt(rec.attempts, rec.receivedAt, now, this.getModel().delivery.retry);
+    if (notices.entries.length) this.enqueue(await this.bouncer.queue(expired.record, notices.entries, now));
+    const rec = (msg.record = notices.record);
+    const step = nextStep(rec, now, delivery);
+    if (step.kind === 'retry') {
+      rec.nextAttemptAt = step.at;
       await this.spool.update(rec);
-      this.schedule(rec.id, rec.nextAttemptAt);
+      entry.dueAt = step.at;
+      this.schedule(entry);
       return;
     }
     // Forget the record only once the spool agrees: if the disk refuses (full, read-only), the
-    // run fails, the record stays in memory and the same step is tried again later.
-    if (rec.rcpts.some((r) => r.status === 'failed')) {
+    // round fails, the state stays in memory and the same step is tried again later.
+    if (step.kind === 'failed') {
       await this.spool.moveToFailed(rec);
-      this.records.delete(rec.id);
+      this.forget(entry);
       this.log.warn({ stage: 'queue', queueId: rec.id, nullSender: !rec.mailFrom }, 'message failed; kept in failed/');
     } else {
       await this.spool.remove(rec.id);
-      this.records.delete(rec.id);
+      this.forget(entry);
       this.log.info({ stage: 'queue', queueId: rec.id }, 'message done');
     }
   }
 
-  /**
-   * Fails every pending recipient of a queued (active or held) message with `status` and `reason`,
-   * queues the bounce their NOTIFY asks for (none for a null sender) and moves the message to
-   * failed/. Waits for a delivery attempt in flight first, so recipients it delivered stay delivered.
-   * Resolves false when the id is not in the queue. For admin tools (`queue bounce`, `queue delete`).
-   */
-  async failAndBounce(id: string, reason: string, status = '5.0.0'): Promise<boolean> {
-    for (let i = 0; i < 3 && this.running.has(id); i++) await this.running.get(id)?.catch(() => undefined);
-    const rec = this.records.get(id);
-    if (!rec || this.running.has(id)) return false;
-    clearTimeout(this.timers.get(id));
-    this.timers.delete(id);
-    const p = (async () => {
-      const now = Date.now();
-      for (const r of pendingRcpts(rec)) {
-        r.status = 'failed';
-        r.updatedAt = now;
-        r.lastError = formatLastError(status, reason);
-      }
-      this.log.warn({ stage: 'queue', queueId: id, status, reason }, 'recipients failed by admin');
-      await this.notify(rec, now, new Map());
-      await this.persist(rec, now);
-    })();
-    this.running.set(id, p);
-    try {
-      await p;
-    } catch (err) {
-      // The DSN could not be queued (spool trouble): the failed state stays in memory and a later
-      // run, which has nothing left to deliver, queues the DSN and persists.
-      if (this.records.has(id)) this.schedule(id, Date.now() + this.getModel().delivery.retry.initialMs);
-      throw err;
-    } finally {
-      this.running.delete(id);
-    }
-    return true;
+  private forget(entry: Entry): void {
+    this.timers.delete(entry);
+    this.entries.delete(entry.id);
+    entry.record = null;
+  }
+
+  private emit(events: QueueEvent[]): void {
+    for (const e of events) this.log[e.level](e.fields, e.msg);
+  }
+
+  /** Resolves once no delivery is in flight (tests with a manual clock step through rounds with it). */
+  async settled(): Promise<void> {
+    while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
   }
 
   /** Stops scheduling; waits for deliveries in flight so their state is persisted. */
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const t of this.timers.values()) clearTimeout(t);
-    this.timers.clear();
+    this.disarmTimer();
+    this.dispatcher.stop();
     await Promise.allSettled([...this.inFlight]);
   }
 
-  // --- admin operations (queue tools) ---
-  // Called through the control socket (src/queue/control.ts). Changes run one at a time, each
-  // after any delivery of that message in flight has finished, and each registers in `running`
-  // like a delivery: pump() never starts a message an admin is changing, and the record file is
-  // never written by two paths at once (Spool.update uses one .tmp name per id).
-
-  static readonly ADMIN_BOUNCE_STATUS = '5.0.0';
-  static readonly ADMIN_BOUNCE_REASON = 'Bounced by administrator (queue bounce)';
-  /** The lastError a `queue bounce` leaves on each recipient it fails. */
-  static readonly ADMIN_BOUNCE_ERROR = `${QueueManager.ADMIN_BOUNCE_STATUS} ${QueueManager.ADMIN_BOUNCE_REASON}`;
-  private static readonly ADMIN_WAIT_MS = 30_000;
-  private adminTail: Promise<unknown> = Promise.resolve();
+  // --- admin operations (queue tools, through control.ts) ---
+  // The changes are the pure ones of admin-ops.ts, shared with the offline tool. Each runs after
+  // any delivery of that message in flight has finished, and while it runs no job of the message
+  // starts, so the record file is never written by two paths at once.
 
   /** Deliver now (postqueue -i). A held message stays held; null: not in the queue. */
-  retryNow(id: string): 'scheduled' | 'in flight' | 'on hold' | null {
-    const rec = this.records.get(id);
-    if (!rec) return null;
-    if (rec.status === 'hold') return 'on hold';
-    if (this.running.has(id)) return 'in flight';
-    this.schedule(id, Date.now());
+  retryNow(id: string): 'scheduled' | 'in flight' | 'on hold' | 'busy' | null {
+    const entry = this.entries.get(id);
+    if (!entry) return null;
+    const change = retryChange({ id, status: entry.status }, this.clock.now());
+    if (change.kind === 'refuse') return 'on hold';
+    if (entry.running > 0) return 'in flight';
+    if (entry.admin) return 'busy';
+    if (change.kind === 'reschedule') this.reschedule(entry, change.at);
     return 'scheduled';
   }
 
   /** Deliver every queued message now (postqueue -f); held ones stay held. Returns how many. */
   retryAll(): number {
-    const now = Date.now();
+    const now = this.clock.now();
     let n = 0;
-    for (const [id, rec] of this.records) {
-      if (rec.status !== 'active' || this.running.has(id)) continue;
-      this.schedule(id, now);
+    for (const entry of this.entries.values()) {
+      const change = retryChange({ id: entry.id, status: entry.status }, now);
+      if (change.kind !== 'reschedule' || entry.running > 0 || entry.admin) continue;
+      this.reschedule(entry, change.at);
       n++;
     }
     return n;
   }
 
-  /** Suspends delivery (postsuper -h), persisted so a restart keeps it held. */
+  private reschedule(entry: Entry, at: number): void {
+    entry.dueAt = at;
+    this.schedule(entry);
+  }
+
   hold(id: string): Promise<boolean> {
-    return this.adminOp(id, async (rec) => {
-      if (rec.status === 'hold') return;
-      clearTimeout(this.timers.get(id));
-      this.timers.delete(id);
-      rec.status = 'hold';
-      try {
-        await this.spool.update(rec);
-      } catch (err) {
-        rec.status = 'active';
-        throw err;
-      }
-      this.log.info({ stage: 'queue', queueId: id }, 'message held by admin');
-    });
+    return this.admin(id, 'hold');
   }
 
-  /** Back to the active queue, due now (postsuper -H). Disk first, then memory. */
   release(id: string): Promise<boolean> {
-    return this.adminOp(id, async (rec) => {
-      if (rec.status !== 'hold') return;
-      const now = Date.now();
-      await this.spool.update({ ...rec, status: 'active', nextAttemptAt: now });
-      rec.status = 'active';
-      rec.nextAttemptAt = now;
-      this.log.info({ stage: 'queue', queueId: id }, 'message released by admin');
-    });
+    return this.admin(id, 'release');
   }
 
-  /** Removes the message without any notice (postsuper -d). */
   delete(id: string): Promise<boolean> {
-    return this.adminOp(id, async (rec) => {
-      clearTimeout(this.timers.get(id));
-      this.timers.delete(id);
-      this.records.delete(id);
-      try {
-        await this.spool.remove(id);
-      } catch (err) {
-        this.records.set(id, rec);
-        throw err;
-      }
-      this.log.warn({ stage: 'queue', queueId: id, rcpts: pendingRcpts(rec).map((r) => r.address) }, 'message deleted by admin');
-    });
+    return this.admin(id, 'delete');
   }
 
   /** Fails the pending recipients and sends the sender a DSN (Exchange: remove with NDR). */
   bounce(id: string): Promise<boolean> {
+    return this.admin(id, 'bounce');
+  }
+
+  /**
+   * Fails every pending recipient of a queued (active or held) message with `status` and `reason`,
+   * queues the bounce their NOTIFY asks for (none for a null sender) and moves the message to
+   * failed/. Waits for a delivery in flight first, so recipients it delivered stay delivered.
+   * Resolves false when the id is not in the queue.
+   */
+  failAndBounce(id: string, reason: string, status = ADMIN_BOUNCE_STATUS): Promise<boolean> {
+    return this.admin(id, 'bounce', { status, reason });
+  }
+
+  private admin(id: string, op: AdminOp, bounce?: { status: string; reason: string }): Promise<boolean> {
     return this.serialize(async () => {
-      const deadline = Date.now() + QueueManager.ADMIN_WAIT_MS;
-      while (this.running.has(id)) await this.waitIdle(id, deadline);
-      return this.failAndBounce(id, QueueManager.ADMIN_BOUNCE_REASON, QueueManager.ADMIN_BOUNCE_STATUS);
+      const entry = this.entries.get(id);
+      if (!entry) return false;
+      entry.admin = true;
+      try {
+        await this.waitIdle(entry, this.clock.now() + ADMIN_WAIT_MS);
+        if (!this.entries.has(id)) return false;
+        const rec = entry.record ?? (await this.spool.readRecord(id));
+        if (!rec) {
+          this.forget(entry);
+          return false;
+        }
+        await this.applyAdmin(entry, rec, op, bounce);
+        return true;
+      } finally {
+        entry.admin = false;
+        if (this.entries.has(id)) this.schedule(entry);
+      }
     });
   }
 
-  private adminOp(id: string, change: (rec: SpoolRecord) => Promise<void>): Promise<boolean> {
-    return this.serialize(async () => {
-      const deadline = Date.now() + QueueManager.ADMIN_WAIT_MS;
-      while (this.running.has(id)) await this.waitIdle(id, deadline);
-      // No await between the check above and running.set below: no delivery can start in between.
-      const rec = this.records.get(id);
-      if (!rec) return false;
-      const p = change(rec);
-      this.running.set(id, p);
+  private async applyAdmin(entry: Entry, rec: SpoolRecord, op: AdminOp, bounce?: { status: string; reason: string }): Promise<void> {
+    const now = this.clock.now();
+    const change = adminChange(op, rec, now, bounce);
+    if (change.kind === 'remove') {
+      await this.spool.remove(entry.id);
+      this.forget(entry);
+      this.log.warn({ stage: 'queue', queueId: entry.id, rcpts: rec.rcpts.filter((r) => r.status === 'pending').map((r) => r.address) }, 'message deleted by admin');
+      return;
+    }
+    if (change.kind !== 'update') return;
+    if (change.finish) {
+      this.log.warn({ stage: 'queue', queueId: entry.id, status: bounce?.status ?? ADMIN_BOUNCE_STATUS, reason: bounce?.reason ?? ADMIN_BOUNCE_REASON }, 'recipients failed by admin');
+      entry.status = 'active';
+      const msg: ActiveMessage = { record: change.record, jobs: 0, counted: true, replies: new Map(), tail: Promise.resolve() };
       try {
-        await p;
-      } finally {
-        if (this.running.get(id) === p) this.running.delete(id);
-        // pump() drops ids it finds running; an active message left without a timer is put back.
-        const left = this.records.get(id);
-        if (left?.status === 'active' && !this.timers.has(id)) this.schedule(id, left.nextAttemptAt);
+        await this.finish(entry, msg, now);
+      } catch (err) {
+        // The DSN could not be queued (spool trouble): the failed state stays in memory and a later
+        // round, which has nothing left to deliver, queues the DSN and persists.
+        if (this.entries.has(entry.id)) {
+          entry.record = msg.record;
+          entry.keys = this.internKeys([]);
+          entry.dueAt = now + this.getModel().delivery.retry.initialMs;
+        }
+        throw err;
       }
-      return true;
-    });
+      return;
+    }
+    await this.spool.update(change.record);
+    if (entry.record) entry.record = change.record;
+    entry.status = change.record.status === 'hold' ? 'hold' : 'active';
+    entry.dueAt = change.record.nextAttemptAt;
+    this.log.info({ stage: 'queue', queueId: entry.id }, op === 'hold' ? 'message held by admin' : 'message released by admin');
   }
 
   private serialize<T>(task: () => Promise<T>): Promise<T> {
@@ -384,14 +488,14 @@ export class QueueManager {
     return p;
   }
 
-  /** Waits for the run working on `id` to settle, or throws at the deadline. */
-  private async waitIdle(id: string, deadline: number): Promise<void> {
-    const cur = this.running.get(id);
-    const left = deadline - Date.now();
-    if (!cur) return;
-    if (left <= 0) throw new Error(`a delivery of ${id} is still in progress after ${QueueManager.ADMIN_WAIT_MS / 1000} s; try again`);
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([cur.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, left)))]);
-    clearTimeout(timer);
+  /** Waits until no job of `entry` runs, or throws at the deadline. */
+  private async waitIdle(entry: Entry, deadline: number): Promise<void> {
+    if (entry.running === 0) return;
+    let timer: unknown = null;
+    const idle = new Promise<void>((resolve) => (entry.idle ??= []).push(resolve));
+    const late = new Promise<'late'>((resolve) => (timer = this.clock.setTimer(() => resolve('late'), deadline - this.clock.now())));
+    const won = await Promise.race([idle, late]);
+    this.clock.clearTimer(timer);
+    if (won === 'late') throw new Error(`a delivery of ${entry.id} is still in progress after ${ADMIN_WAIT_MS / 1000} s; try again`);
   }
 }

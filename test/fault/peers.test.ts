@@ -53,7 +53,8 @@ before(async () => {
     certs,
     patch: {
       dns: { servers: [`127.0.0.1:${ports.dns}`] },
-      delivery: { mxPort: ports.mx, retry: { initial: '1s', max: '2s', lifetime: '1h' } },
+      // Hosts come back within the test: a down-mark (and the deferral it causes) lasts one second.
+      delivery: { mxPort: ports.mx, retry: { initial: '1s', max: '2s', lifetime: '1h' }, hostDownTime: '1s' },
       acceptedDomains: domains.map((domain) => ({ domain, type: 'Authoritative' })),
       outboundConnectors: [
         to('Down', 'down.test', ports.down!),

@@ -1,7 +1,7 @@
 // Builds a complete, frozen runtime Model for unit tests from a few fields: connectors are given
 // with raw strings for domains and IPs and compiled with the same matchers config/compile.ts uses.
 // Independent of the YAML loader on purpose, so the pure core can be tested on its own.
-import { OUTBOUND_DEFAULTS } from '../../src/domain/connector-defaults.js';
+import { DELIVERY_TIMEOUT_DEFAULTS, OUTBOUND_DEFAULTS } from '../../src/domain/connector-defaults.js';
 import { compileDomainPattern, compileIpRule } from '../../src/domain/match.js';
 import type {
   AcceptedDomain,
@@ -35,6 +35,8 @@ export interface ModelSpec {
   outboundConnectors?: readonly OutboundSpec[];
   precedence?: readonly RouteClass[];
   rejectDirectSend?: boolean;
+  /** Replaces delivery settings (retry, delayWarningMs, concurrency …). */
+  delivery?: Partial<Model['delivery']>;
 }
 
 export function inbound(spec: InboundSpec): InboundConnector {
@@ -93,7 +95,12 @@ export function buildModel(spec: ModelSpec = {}): Model {
     },
     spool: { dir: 'data/spool' },
     dns: { servers: [] },
-    delivery: { mxPort: 25, softBounce: false, delayWarningMs: null, retry: { initialMs: 300_000, maxMs: 3_600_000, lifetimeMs: 86_400_000 } },
+    delivery: { mxPort: 25, softBounce: false, delayWarningMs: null, retry: { initialMs: 300_000, maxMs: 3_600_000, lifetimeMs: 86_400_000 },
+      timeouts: DELIVERY_TIMEOUT_DEFAULTS,
+      concurrency: { perDomain: 20, total: 200 },
+      hostDownMs: 60_000,
+      ...spec.delivery,
+    },
     routing: { precedence: spec.precedence ?? ['exact', 'allAcceptedDomains', 'wildcard'] },
     organization: { rejectDirectSend: spec.rejectDirectSend ?? false },
     acceptedDomains: (spec.acceptedDomains ?? ['contoso.com']).map(accepted),

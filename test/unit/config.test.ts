@@ -109,6 +109,9 @@ describe('loading a config', () => {
       softBounce: false,
       delayWarningMs: null,
       retry: { initialMs: 300_000, maxMs: 3_600_000, lifetimeMs: 86_400_000 },
+      timeouts: { connectMs: 30_000, greetingMs: 300_000, commandMs: 300_000, dataInitMs: 120_000, dataTransferMs: 180_000, dataDoneMs: 600_000 },
+      concurrency: { perDomain: 20, total: 200 },
+      hostDownMs: 60_000,
     });
     assert.deepEqual(model.routing.precedence, ['exact', 'allAcceptedDomains', 'wildcard']);
     assert.deepEqual(model.dns.servers, []);

@@ -8,33 +8,33 @@ import { buffer } from 'node:stream/consumers';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { QueueManager } from '../../src/queue/scheduler.js';
+import { QueueManager, type DestinationDeliverer } from '../../src/queue/scheduler.js';
 import { FileSpool } from '../../src/queue/file-spool.js';
 import type { SpoolRecord } from '../../src/queue/record.js';
-import type { Deliverer, RcptOutcome } from '../../src/delivery/deliver.js';
+import type { RcptOutcome } from '../../src/delivery/deliver.js';
 import { buildModel } from '../helpers/model-builder.js';
 
 const log = pino({ level: 'silent' });
 const model = buildModel({ outboundConnectors: [{ name: 'To on-prem', allAcceptedDomains: true, smartHosts: ['127.0.0.1:1'] }] });
 
 /** Delivers nothing: every recipient of every message (the DSN too) is deferred with a 450. */
-const deferAll = {
-  async deliver(rec: SpoolRecord): Promise<RcptOutcome[]> {
-    return rec.rcpts
-      .filter((r) => r.status === 'pending')
-      .map((r) => ({
-        address: r.address,
-        connector: 'To on-prem',
-        host: '127.0.0.1:1',
-        outcome: { action: 'defer', rule: '4xx-at-RCPT TO', status: '4.2.0', diagnostic: '450 4.2.0 busy' },
-      }));
+const deferAll: DestinationDeliverer = {
+  async deliverGroup(_rec: SpoolRecord, _body, group): Promise<RcptOutcome[]> {
+    return group.rcpts.map((address) => ({
+      address,
+      connector: 'To on-prem',
+      host: '127.0.0.1:1',
+      outcome: { action: 'defer', rule: '4xx-at-RCPT TO', status: '4.2.0', diagnostic: '450 4.2.0 busy' },
+    }));
   },
-} as unknown as Deliverer;
+  downUntil: () => null,
+};
 
 async function setup(mailFrom: string): Promise<{ q: QueueManager; spool: FileSpool; id: string }> {
   const spool = new FileSpool(await mkdtemp(path.join(tmpdir(), 'sluice-q-')), log);
   await spool.open();
   const q = new QueueManager(spool, deferAll, () => model, log);
+  q.start();
   const id = spool.newId();
   const now = Date.now();
   const rec: SpoolRecord = {

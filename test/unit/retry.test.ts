@@ -2,7 +2,7 @@
 // minutes, then at most hourly), other configured shapes, and the clamp to the expiry moment.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { nextAttemptAt, retryDelayMs } from '../../src/queue/scheduler.js';
+import { nextAttemptAt, retryDelayMs } from '../../src/queue/backoff.js';
 
 const MIN_MS = 60_000;
 const DEFAULTS = { initialMs: 5 * MIN_MS, maxMs: 60 * MIN_MS, lifetimeMs: 24 * 60 * MIN_MS };

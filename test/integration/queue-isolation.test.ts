@@ -6,7 +6,7 @@
 // isTransportRuleScoped connector while a route that is not explicit follows the live config.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
@@ -18,7 +18,8 @@ import { startGarbageHost, type GarbageHost } from '../helpers/garbage-host.js';
 import { freePort } from '../helpers/ports.js';
 import { message, send } from '../helpers/clients.js';
 import { FileSpool } from '../../src/queue/file-spool.js';
-import type { RcptState, SpoolRecord } from '../../src/queue/record.js';
+import { readSpoolRecord, spoolIds } from '../helpers/spool-files.js';
+import type { RcptState } from '../../src/queue/record.js';
 
 const SENDER = 'john@contoso.com';
 const ON_PREM = { name: 'On-prem IP', connectorType: 'OnPremises', senderDomains: ['*'], senderIPAddresses: ['127.0.0.2'] };
@@ -45,8 +46,7 @@ async function until<T>(what: string, probe: () => Promise<T | null | undefined>
   }
 }
 
-const readQueued = (sluice: SluiceProcess, id: string) =>
-  readFile(path.join(sluice.dir, 'spool', 'queue', `${id}.json`), 'utf8').then((t) => JSON.parse(t) as SpoolRecord, () => null);
+const readQueued = (sluice: SluiceProcess, id: string) => readSpoolRecord(path.join(sluice.dir, 'spool'), id);
 
 /** Commits a message to the spool before the daemon starts, as a mail-flow rule would leave it. */
 async function queue(spool: FileSpool, rcpt: string, route: RcptState['route'], subject: string, body = ''): Promise<string> {
@@ -128,8 +128,7 @@ describe('a black-holing smart host', () => {
     assert.ok(Date.now() - started < 20_000, `stopped in ${Date.now() - started} ms, not after the 300 s greeting timeout`);
     assert.equal(hole.open, 0, 'the stuck connections were closed');
     await sluice.waitForLog((l) => l.msg === 'cutting deliveries still in flight; their messages stay queued');
-    const queued = await readdir(path.join(sluice.dir, 'spool', 'queue'));
-    assert.equal(queued.filter((f) => f.endsWith('.json')).length, 12, 'all twelve still queued');
+    assert.equal((await spoolIds(path.join(sluice.dir, 'spool'))).length, 12, 'all twelve still queued');
   });
 });
 

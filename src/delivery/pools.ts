@@ -45,8 +45,18 @@ export interface PoolSpec {
   maxConnections: number;
 }
 
+/** A destination's pool and the settings it was built with. */
+interface PoolSlot {
+  signature: string;
+  pool: ConnectorPool;
+  connector: OutboundConnector;
+  maxConnections: number;
+  helo: string;
+  timeouts: DeliveryTimeouts;
+}
+
 export class Pools {
-  private readonly pools = new Map<string, { signature: string; pool: ConnectorPool }>();
+  private readonly pools = new Map<string, PoolSlot>();
   private stopping = false;
   constructor(
     private readonly heloName: () => string,
@@ -70,13 +80,21 @@ export class Pools {
 
   private poolFor(spec: PoolSpec): ConnectorPool {
     const timeouts = this.timeouts();
-    const signature = JSON.stringify([spec.connector, spec.maxConnections, this.heloName(), timeouts]);
+    const helo = this.heloName();
     const existing = this.pools.get(spec.key);
-    if (existing && existing.signature === signature) return existing.pool;
+    // The model is frozen and replaced whole on reload: the same objects mean the same settings,
+    // so the signature is only built (a JSON.stringify per message otherwise) when one changed.
+    const same = existing && existing.connector === spec.connector && existing.maxConnections === spec.maxConnections && existing.helo === helo && existing.timeouts === timeouts;
+    if (existing && same) return existing.pool;
+    const signature = JSON.stringify([spec.connector, spec.maxConnections, helo, timeouts]);
+    if (existing && existing.signature === signature) {
+      Object.assign(existing, { connector: spec.connector, maxConnections: spec.maxConnections, helo, timeouts });
+      return existing.pool;
+    }
     // The connector changed on reload: the old pool drains (its busy sessions close when done).
     existing?.pool.retire();
     const pool = new ConnectorPool(spec.connector, spec.maxConnections, this.heloName(), tlsConnectOptions(spec.connector), timeouts, this.log);
-    this.pools.set(spec.key, { signature, pool });
+    this.pools.set(spec.key, { signature, pool, connector: spec.connector, maxConnections: spec.maxConnections, helo, timeouts });
     return pool;
   }
 

@@ -13,7 +13,7 @@ import { Bouncer } from '../bounce/bouncer.js';
 import { expiresAt } from './backoff.js';
 import { systemClock, type Clock } from './clock.js';
 import { Dispatcher, type JobRunner } from './dispatcher.js';
-import { TimerQueue } from './timer-queue.js';
+import { DueTimer } from './due-timer.js';
 import { applyOutcomes, expire, nextStep, owedNotices, type QueueEvent } from './record-outcomes.js';
 import { ADMIN_BOUNCE_ERROR, ADMIN_BOUNCE_REASON, ADMIN_BOUNCE_STATUS, adminChange, retryChange, type AdminOp } from './admin-ops.js';
 import type { SpoolRecord } from './record.js';
@@ -65,13 +65,11 @@ export class QueueManager {
   static readonly ADMIN_BOUNCE_ERROR = ADMIN_BOUNCE_ERROR;
 
   private readonly entries = new Map<string, Entry>();
-  private readonly timers = new TimerQueue<Entry>();
+  private readonly timers: DueTimer<Entry>;
   private readonly active = new Map<string, ActiveMessage>();
   private readonly inFlight = new Set<Promise<void>>();
   private readonly keySets = new Map<string, readonly string[]>();
   private readonly dispatcher: Dispatcher;
-  private timer: unknown = null;
-  private timerAt = Infinity;
   private stopped = false;
   private readonly bouncer: Bouncer;
   private adminTail: Promise<unknown> = Promise.resolve();
@@ -85,6 +83,7 @@ export class QueueManager {
   ) {
     this.bouncer = new Bouncer(spool, getModel, log);
     this.dispatcher = new Dispatcher(this.runner(), (key, now) => deliverer.downUntil(key, now), getModel, clock, log);
+    this.timers = new DueTimer<Entry>(clock, (e) => this.makeJobs(e), () => this.dispatcher.pump());
   }
 
   get size(): number {
@@ -157,34 +156,11 @@ export class QueueManager {
       return;
     }
     this.timers.set(entry);
-    this.armTimer();
-  }
-
-  private armTimer(): void {
-    const top = this.timers.peek();
-    if (this.stopped || !top) return this.disarmTimer();
-    if (this.timer !== null && top.dueAt >= this.timerAt) return;
-    this.disarmTimer();
-    this.timerAt = top.dueAt;
-    this.timer = this.clock.setTimer(() => {
-      this.timer = null;
-      this.timerAt = Infinity;
-      this.releaseDue();
-    }, top.dueAt - this.clock.now());
-  }
-
-  private disarmTimer(): void {
-    if (this.timer !== null) this.clock.clearTimer(this.timer);
-    this.timer = null;
-    this.timerAt = Infinity;
   }
 
   /** Moves every due entry to its destinations' ready queues. Exposed for tests with a manual clock. */
   releaseDue(): void {
-    const now = this.clock.now();
-    for (let e = this.timers.popDue(now); e; e = this.timers.popDue(now)) this.makeJobs(e);
-    this.armTimer();
-    this.dispatcher.pump();
+    this.timers.releaseDue();
   }
 
   private makeJobs(entry: Entry, keys: readonly string[] = entry.keys.length ? entry.keys : [FINISH_KEY]): void {
@@ -358,7 +334,7 @@ export class QueueManager {
   /** Stops scheduling; waits for deliveries in flight so their state is persisted. */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.disarmTimer();
+    this.timers.stop();
     this.dispatcher.stop();
     await Promise.allSettled([...this.inFlight]);
   }

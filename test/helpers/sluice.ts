@@ -137,18 +137,18 @@ export async function launch(dir: string, configPath: string, port: number): Pro
 }
 
 /**
- * Runs the CLI to completion (check, route, …) and returns its exit code and output. `asUser`
- * runs it under that uid/gid (with setpriv when the tests run as root), for permission tests.
+ * Runs the CLI to completion (check, route, …) and returns its exit code and output.
+ * `withoutPermissionOverride` drops root's capabilities to bypass file modes (setpriv, when the
+ * tests run as root), so a mode-000 file is unreadable to it, for permission tests.
  */
 export function runCli(
   args: string[],
   cwd = REPO_ROOT,
-  opts: { asUser?: { uid: number; gid: number } } = {},
+  opts: { withoutPermissionOverride?: boolean } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const u = opts.asUser;
   const [cmd, argv] =
-    u && process.getuid?.() === 0
-      ? ['setpriv', [`--reuid=${u.uid}`, `--regid=${u.gid}`, '--clear-groups', process.execPath, CLI, ...args]]
+    opts.withoutPermissionOverride && process.getuid?.() === 0
+      ? ['setpriv', ['--bounding-set=-dac_override,-dac_read_search', process.execPath, CLI, ...args]]
       : [process.execPath, [CLI, ...args]];
   return new Promise((resolve) => {
     const p = spawn(cmd, argv, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });

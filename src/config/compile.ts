@@ -2,8 +2,14 @@
 // rules that span several keys. Returns every problem with its key path; load.ts adds file and line.
 // Relative file paths (certificates, CA lists, spool dir) are resolved against process.cwd().
 import { resolve } from 'node:path';
-import type { DomainPattern, InboundConnector, Model, OutboundConnector } from '../domain/model.js';
+import type { DomainPattern, InboundConnector, Model, OutboundConnector, SectionModels } from '../domain/model.js';
 import type { Config, InboundConfig, OutboundConfig } from './schema.js';
+import { compilePipeline } from './sections/pipeline.js';
+import { compileSender } from './sections/sender.js';
+import { compileSigning } from './sections/signing.js';
+import { compileContent } from './sections/content.js';
+import { compileRules } from './sections/rules.js';
+import { compileOperations } from './sections/operations.js';
 
 export type KeyPath = readonly (string | number)[];
 export interface PathIssue {
@@ -13,7 +19,7 @@ export interface PathIssue {
 /** Warnings never stop a config from loading; they name a setting that works but is probably not meant. */
 export type CompileResult = { ok: true; model: Model; warnings: PathIssue[] } | { ok: false; issues: PathIssue[] };
 
-type Report = (path: KeyPath, message: string) => void;
+export type Report = (path: KeyPath, message: string) => void;
 
 /** Names are compared case-insensitively, as EOP does; each list is its own namespace. */
 function checkUniqueNames(list: readonly { name: string }[], key: string, report: Report): void {
@@ -146,7 +152,7 @@ function buildOutbound(c: OutboundConfig): OutboundConnector {
   };
 }
 
-function build(config: Config, source: string): Model {
+function build(config: Config, source: string, sections: SectionModels): Model {
   const { server, delivery } = config;
   const { idleTimeout, greetingDelay, ...limits } = server.limits;
   return {
@@ -185,6 +191,7 @@ function build(config: Config, source: string): Model {
     acceptedDomains: config.acceptedDomains,
     inboundConnectors: config.inboundConnectors.map(buildInbound),
     outboundConnectors: config.outboundConnectors.map(buildOutbound),
+    ...sections,
   };
 }
 
@@ -210,7 +217,16 @@ export function compileConfig(config: Config, source: string): CompileResult {
   checkLimits(config, report);
   checkDelivery(config, report);
   checkDirectSend(config, warn);
+  // Each feature section checks and compiles its own keys (config/sections/).
+  const sections: SectionModels = {
+    ...compilePipeline(config, report, warn),
+    ...compileSender(config, report, warn),
+    ...compileSigning(config, report, warn),
+    ...compileContent(config, report, warn),
+    ...compileRules(config, report, warn),
+    ...compileOperations(config, report, warn),
+  };
   if (issues.length > 0) return { ok: false, issues };
   // structuredClone: the Model must share nothing with the parse result the caller may still hold.
-  return { ok: true, model: deepFreeze(structuredClone(build(config, source))), warnings };
+  return { ok: true, model: deepFreeze(structuredClone(build(config, source, sections))), warnings };
 }

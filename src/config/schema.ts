@@ -5,11 +5,17 @@ import { z } from 'zod';
 import { compileDomainPattern, compileIpRule, normaliseDomain } from '../domain/match.js';
 import { canonicalIp, parseDnsServer, parseSmartHost } from './hosts.js';
 import { parseDuration, parseSize } from './units.js';
+import { pipelineKeys } from './sections/pipeline.js';
+import { senderKeys } from './sections/sender.js';
+import { signingKeys } from './sections/signing.js';
+import { contentKeys } from './sections/content.js';
+import { rulesKeys } from './sections/rules.js';
+import { operationsKeys } from './sections/operations.js';
 
 const describe = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v);
 
 /** A value parsed by `fn`; its thrown Error becomes the issue message at this key path. */
-function parsed<T>(fn: (v: string) => T, accept: 'string' | 'string-or-number' = 'string') {
+export function parsed<T>(fn: (v: string) => T, accept: 'string' | 'string-or-number' = 'string') {
   return z.unknown().transform((v, ctx): T => {
     const ok = typeof v === 'string' || (accept === 'string-or-number' && typeof v === 'number');
     if (!ok) {
@@ -27,7 +33,7 @@ function parsed<T>(fn: (v: string) => T, accept: 'string' | 'string-or-number' =
 }
 
 /** EOP spells enumerated values one way; we accept any case and normalise to that spelling. */
-function eopEnum<T extends string>(values: readonly [T, ...T[]]) {
+export function eopEnum<T extends string>(values: readonly [T, ...T[]]) {
   const byLower = new Map<string, T>(values.map((v) => [v.toLowerCase(), v]));
   const list = values.join(', ');
   return z.preprocess(
@@ -40,7 +46,7 @@ function eopEnum<T extends string>(values: readonly [T, ...T[]]) {
   );
 }
 
-const domainName = (what: string) =>
+export const domainName = (what: string) =>
   parsed((v) => {
     const d = normaliseDomain(v.trim());
     if (!d) throw new Error(`"${v}" is not a valid ${what} (no wildcards, no trailing dot)`);
@@ -48,24 +54,29 @@ const domainName = (what: string) =>
   });
 
 /** A certificate or TLS name: "mail.contoso.com" or "*.contoso.com", but never a bare "*". */
-const certName = parsed((v) => {
+export const certName = parsed((v) => {
   const p = compileDomainPattern(v);
   if (p.kind === 'any') throw new Error(`"${v}" is too broad: use a name or "*.domain"`);
   return p;
 });
 
-const flag = (dflt: boolean) => z.boolean({ invalid_type_error: 'expected true or false' }).default(dflt);
-const count = (dflt: number) => z.number().int().positive().default(dflt);
-const filePath = z.string().trim().min(1, 'a file path must not be empty');
-const size = parsed(parseSize, 'string-or-number');
-const duration = parsed((v) => {
+export const flag = (dflt: boolean) => z.boolean({ invalid_type_error: 'expected true or false' }).default(dflt);
+export const count = (dflt: number) => z.number().int().positive().default(dflt);
+export const filePath = z.string().trim().min(1, 'a file path must not be empty');
+export const size = parsed(parseSize, 'string-or-number');
+export const duration = parsed((v) => {
   const ms = parseDuration(v);
   if (ms <= 0) throw new Error(`"${v}" must be longer than zero`);
   return ms;
 }, 'string-or-number');
 /** A duration that may be 0 (off). */
-const durationOrZero = parsed(parseDuration, 'string-or-number');
-const port = (min: number) => z.number().int().min(min).max(65535);
+export const durationOrZero = parsed(parseDuration, 'string-or-number');
+export const port = (min: number) => z.number().int().min(min).max(65535);
+/**
+ * A config section whose every key has a default, so the whole section may be left out. Use this
+ * instead of `.default({})` on objects: zod 3 and zod 4 differ there (zod 4 needs `.prefault`).
+ */
+export const section = <T extends z.ZodTypeAny>(schema: T) => schema.default({});
 
 export const CONNECTOR_TYPES = ['OnPremises', 'Partner'] as const;
 export const TLS_SETTINGS = ['EncryptionOnly', 'CertificateValidation', 'DomainValidation'] as const;
@@ -207,6 +218,12 @@ export const configSchema = z
     acceptedDomains: z.array(acceptedDomainSchema).default([]),
     inboundConnectors: z.array(inboundSchema).default([]),
     outboundConnectors: z.array(outboundSchema).default([]),
+    ...pipelineKeys,
+    ...senderKeys,
+    ...signingKeys,
+    ...contentKeys,
+    ...rulesKeys,
+    ...operationsKeys,
   })
   .strict();
 

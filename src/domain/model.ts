@@ -1,6 +1,15 @@
 // The compiled runtime model: what the YAML config becomes after validation.
 // Produced once by config/compile.ts, frozen, and read by every pure decision
 // (classify, policy, routing). Holds plain data only, so tests can build it by hand.
+import type { PipelineModel } from '../config/sections/pipeline.js';
+import type { SenderModel } from '../config/sections/sender.js';
+import type { SigningModel } from '../config/sections/signing.js';
+import type { ContentModel } from '../config/sections/content.js';
+import type { RulesModel } from '../config/sections/rules.js';
+import type { OperationsModel } from '../config/sections/operations.js';
+
+/** The feature sections' parts of the model (config/sections/), one per feature. */
+export type SectionModels = PipelineModel & SenderModel & SigningModel & ContentModel & RulesModel & OperationsModel;
 
 export type ConnectorType = 'OnPremises' | 'Partner';
 export type TlsSettings = 'EncryptionOnly' | 'CertificateValidation' | 'DomainValidation' | null;
@@ -101,7 +110,7 @@ export interface DeliveryTimeouts {
   readonly dataDoneMs: number;
 }
 
-export interface Model {
+export interface Model extends SectionModels {
   /** Absolute path of the file this model was loaded from (for messages). */
   readonly source: string;
   readonly server: {

@@ -10,8 +10,15 @@ import type {
   Model,
   OutboundConnector,
   RouteClass,
+  SectionModels,
   SmartHost,
 } from '../../src/domain/model.js';
+import { PIPELINE_DEFAULTS } from '../../src/config/sections/pipeline.js';
+import { SENDER_DEFAULTS } from '../../src/config/sections/sender.js';
+import { SIGNING_DEFAULTS } from '../../src/config/sections/signing.js';
+import { CONTENT_DEFAULTS } from '../../src/config/sections/content.js';
+import { RULES_DEFAULTS } from '../../src/config/sections/rules.js';
+import { OPERATIONS_DEFAULTS } from '../../src/config/sections/operations.js';
 
 /** Everything optional except the name; compiled fields are given as raw config strings. */
 type Spec<T, Compiled extends keyof T> = Partial<Omit<T, 'name' | Compiled>> & { name: string };
@@ -37,6 +44,8 @@ export interface ModelSpec {
   rejectDirectSend?: boolean;
   /** Replaces delivery settings (retry, delayWarningMs, concurrency …). */
   delivery?: Partial<Model['delivery']>;
+  /** Replaces feature sections (filters, quarantine, connectionFilter …) wholesale. */
+  sections?: Partial<SectionModels>;
 }
 
 export function inbound(spec: InboundSpec): InboundConnector {
@@ -106,6 +115,13 @@ export function buildModel(spec: ModelSpec = {}): Model {
     acceptedDomains: (spec.acceptedDomains ?? ['contoso.com']).map(accepted),
     inboundConnectors: (spec.inboundConnectors ?? []).map(inbound),
     outboundConnectors: (spec.outboundConnectors ?? []).map(outbound),
+    ...PIPELINE_DEFAULTS,
+    ...SENDER_DEFAULTS,
+    ...SIGNING_DEFAULTS,
+    ...CONTENT_DEFAULTS,
+    ...RULES_DEFAULTS,
+    ...OPERATIONS_DEFAULTS,
+    ...spec.sections,
   });
 }
 

@@ -14,7 +14,10 @@ import { operationsKeys } from './sections/operations.js';
 
 const describe = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v);
 
-/** A value parsed by `fn`; its thrown Error becomes the issue message at this key path. */
+/**
+ * A value parsed by `fn`; its thrown Error becomes the issue message at this key path. A default
+ * written in config units needs `.prefault('60s')`: zod 4's `.default` takes the parsed value (ms).
+ */
 export function parsed<T>(fn: (v: string) => T, accept: 'string' | 'string-or-number' = 'string') {
   return z.unknown().transform((v, ctx): T => {
     const ok = typeof v === 'string' || (accept === 'string-or-number' && typeof v === 'number');
@@ -39,9 +42,8 @@ export function eopEnum<T extends string>(values: readonly [T, ...T[]]) {
   return z.preprocess(
     (v) => (typeof v === 'string' ? (byLower.get(v.trim().toLowerCase()) ?? v) : v),
     z.enum(values as [T, ...T[]], {
-      errorMap: (issue, ctx) => ({
-        message: issue.code === 'invalid_enum_value' ? `"${String(issue.received)}" must be one of ${list}` : ctx.defaultError,
-      }),
+      // undefined: a missing key keeps the default (load.ts turns it into "required key is missing").
+      error: (issue) => (issue.code === 'invalid_value' ? `"${String(issue.input)}" must be one of ${list}` : undefined),
     }),
   );
 }
@@ -60,7 +62,7 @@ export const certName = parsed((v) => {
   return p;
 });
 
-export const flag = (dflt: boolean) => z.boolean({ invalid_type_error: 'expected true or false' }).default(dflt);
+export const flag = (dflt: boolean) => z.boolean({ error: (issue) => (issue.input === undefined ? undefined : 'expected true or false') }).default(dflt);
 export const count = (dflt: number) => z.number().int().positive().default(dflt);
 export const filePath = z.string().trim().min(1, 'a file path must not be empty');
 export const size = parsed(parseSize, 'string-or-number');
@@ -74,9 +76,10 @@ export const durationOrZero = parsed(parseDuration, 'string-or-number');
 export const port = (min: number) => z.number().int().min(min).max(65535);
 /**
  * A config section whose every key has a default, so the whole section may be left out. Use this
- * instead of `.default({})` on objects: zod 3 and zod 4 differ there (zod 4 needs `.prefault`).
+ * instead of `.default({})` on objects: zod 4's `.default` returns its value without parsing it, so
+ * the inner defaults would be skipped; `.prefault` parses `{}` as if the admin had written it.
  */
-export const section = <T extends z.ZodTypeAny>(schema: T) => schema.default({});
+export const section = <T extends z.ZodTypeAny>(schema: T) => schema.prefault({} as z.input<T>);
 
 export const CONNECTOR_TYPES = ['OnPremises', 'Partner'] as const;
 export const TLS_SETTINGS = ['EncryptionOnly', 'CertificateValidation', 'DomainValidation'] as const;
@@ -96,12 +99,12 @@ const listenSchema = z
 
 const limitsSchema = z
   .object({
-    maxMessageSize: size.default('35MB'),
+    maxMessageSize: size.prefault('35MB'),
     maxRecipients: count(500),
     maxConnections: count(1000),
     maxConnectionsPerIp: count(50),
     maxMessagesPerConnection: count(50),
-    idleTimeout: duration.default('60s'),
+    idleTimeout: duration.prefault('60s'),
     greetingDelay: durationOrZero.default(0), // must stay below idleTimeout: see compile.ts
   })
   .strict();
@@ -118,7 +121,7 @@ const serverSchema = z
         generateDevCertificates: flag(false),
       })
       .strict(),
-    limits: limitsSchema.default({}),
+    limits: limitsSchema.prefault({}),
   })
   .strict();
 
@@ -129,25 +132,25 @@ const deliverySchema = z
     /** Warn the sender (DSN Action: delayed) once a message has waited this long; null = never. */
     delayWarning: duration.nullable().default(null),
     retry: z
-      .object({ initial: duration.default('5m'), max: duration.default('60m'), lifetime: duration.default('24h') })
+      .object({ initial: duration.prefault('5m'), max: duration.prefault('60m'), lifetime: duration.prefault('24h') })
       .strict()
-      .default({}),
+      .prefault({}),
     /** Per SMTP stage of an outbound session; Postfix's smtp_*_timeout defaults. */
     timeouts: z
       .object({
-        connect: duration.default('30s'),
-        greeting: duration.default('300s'),
-        command: duration.default('300s'),
-        dataInit: duration.default('120s'),
-        dataTransfer: duration.default('180s'),
-        dataDone: duration.default('600s'),
+        connect: duration.prefault('30s'),
+        greeting: duration.prefault('300s'),
+        command: duration.prefault('300s'),
+        dataInit: duration.prefault('120s'),
+        dataTransfer: duration.prefault('180s'),
+        dataDone: duration.prefault('600s'),
       })
       .strict()
-      .default({}),
+      .prefault({}),
     /** Queue manager windows: per MX destination domain, and a process-wide ceiling. */
-    concurrency: z.object({ perDomain: count(20), total: count(200) }).strict().default({}),
+    concurrency: z.object({ perDomain: count(20), total: count(200) }).strict().prefault({}),
     /** How long a host that failed at the session level is skipped (and its destination deferred). */
-    hostDownTime: duration.default('60s'),
+    hostDownTime: duration.prefault('60s'),
   })
   .strict();
 
@@ -179,7 +182,7 @@ const connectorCommon = {
 const inboundSchema = z
   .object({
     ...connectorCommon,
-    senderDomains: z.array(parsed(compileDomainPattern)).default(['*']),
+    senderDomains: z.array(parsed(compileDomainPattern)).prefault(['*']),
     senderIPAddresses: z.array(parsed(compileIpRule)).default([]),
     tlsSenderCertificateName: certName.nullable().default(null),
     requireTls: flag(false),
@@ -210,11 +213,11 @@ const outboundSchema = z
 export const configSchema = z
   .object({
     server: serverSchema,
-    spool: z.object({ dir: filePath.default('data/spool') }).strict().default({}),
-    dns: z.object({ servers: z.array(parsed(parseDnsServer)).default([]) }).strict().default({}),
-    delivery: deliverySchema.default({}),
-    routing: z.object({ precedence: precedenceSchema }).strict().default({}),
-    organization: z.object({ rejectDirectSend: flag(false) }).strict().default({}),
+    spool: z.object({ dir: filePath.default('data/spool') }).strict().prefault({}),
+    dns: z.object({ servers: z.array(parsed(parseDnsServer)).default([]) }).strict().prefault({}),
+    delivery: deliverySchema.prefault({}),
+    routing: z.object({ precedence: precedenceSchema }).strict().prefault({}),
+    organization: z.object({ rejectDirectSend: flag(false) }).strict().prefault({}),
     acceptedDomains: z.array(acceptedDomainSchema).default([]),
     inboundConnectors: z.array(inboundSchema).default([]),
     outboundConnectors: z.array(outboundSchema).default([]),

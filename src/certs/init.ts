@@ -16,7 +16,6 @@ export interface CertsInitOptions {
   hostname: string;
   clients: readonly string[];
   days: number;
-  force: boolean;
 }
 
 export interface PlannedFile {
@@ -81,7 +80,7 @@ function advice(opts: CertsInitOptions): string {
       `    - name: From ${name}`,
       '      connectorType: OnPremises',
       `      tlsSenderCertificateName: ${name}`,
-      `and its Postfix main.cf (copy ${rel(`${stem}.crt`)}, ${rel(`${stem}.key`)} and ${rel('ca.crt')} to it):`,
+      `and its Postfix main.cf (copy ${rel(`${stem}.crt`)} and ${rel(`${stem}.key`)} to /etc/postfix/, ${rel('ca.crt')} as sluice-ca.crt):`,
       `  relayhost = [${opts.hostname}]:2525`,
       `  smtp_tls_cert_file = /etc/postfix/${stem}.crt`,
       `  smtp_tls_key_file = /etc/postfix/${stem}.key`,

@@ -70,7 +70,7 @@ async function init(
   const names = [values.hostname, ...values.client];
   const bad = names.find((n) => !normaliseDomain(n));
   if (bad !== undefined) return fail(`"${bad}" is not a host name`);
-  const plan = planCertificates({ dir: values.dir, hostname: values.hostname, clients: values.client, days, force: values.force });
+  const plan = planCertificates({ dir: values.dir, hostname: values.hostname, clients: values.client, days });
   const present = await existingFiles(plan.files);
   if (present.length > 0 && !values.force) {
     return fail(`not overwriting existing files (use --force to replace them): ${present.join(', ')}`);

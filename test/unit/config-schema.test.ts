@@ -1,6 +1,6 @@
 // The shipped JSON Schema (config/sluice.schema.json) for editors: it is what `sluice schema`
 // generates from the zod schema today, every YAML file under config/ names it in its
-// yaml-language-server line and passes it under an independent validator (ajv, draft 2020-12),
+// yaml-language-server line (and so does the Compose seed's) and passes it under an independent validator (ajv, draft 2020-12),
 // and it rejects what Sluice rejects for the common mistakes an editor should flag.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -54,7 +54,8 @@ describe('config/sluice.schema.json', () => {
     assert.equal(s.properties.server.properties.hostname.type, 'string');
   });
 
-  const files = yamlFiles(resolve(REPO_ROOT, 'config'));
+  // Every config the repository ships: config/ and the Compose seed's.
+  const files = [...yamlFiles(resolve(REPO_ROOT, 'config')), resolve(REPO_ROOT, 'examples/compose/sluice.yaml')];
   it('finds the example configs', () => assert.ok(files.length >= 5, files.join(', ')));
   for (const file of files) {
     const name = relative(REPO_ROOT, file);

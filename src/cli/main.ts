@@ -20,6 +20,11 @@ Commands:
                                   inspect and manage the mail queue of the config's spool.dir
                                   (through the running daemon, else on the files directly;
                                   \`sluice queue --help\` for details)
+  certs  init [--dir certs] [--hostname NAME] [--client NAME ...] [--days N] [--force]
+         show FILE [--config FILE]
+                                  development certificates for try-outs, and which inbound
+                                  connectors a certificate would match (\`sluice certs --help\`)
+  schema [-o FILE]                print the configuration's JSON Schema (for editors)
 
 Options:
   -c, --config FILE   configuration file (default: config/sluice.yaml)
@@ -34,6 +39,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   // Subcommands and positional ids: the queue tools parse their own arguments.
   if (command === 'queue') return (await import('./queue.js')).runQueue(rest);
+  if (command === 'certs') return (await import('./certs.js')).runCerts(rest);
+  if (command === 'schema') return (await import('./schema.js')).runSchema(rest);
   let values;
   try {
     ({ values } = parseArgs({

@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { LineCounter, parseDocument, type Document } from 'yaml';
-import { ZodArray, ZodDefault, ZodEffects, ZodNullable, ZodObject, ZodOptional, type ZodIssue, type ZodTypeAny } from 'zod';
+import { z, ZodArray, ZodDefault, ZodNullable, ZodObject, ZodOptional, ZodPipe, ZodPrefault, ZodTransform, type ZodType } from 'zod';
 import { SluiceError } from '../domain/errors.js';
 import type { Model } from '../domain/model.js';
 import { compileConfig, type KeyPath, type PathIssue } from './compile.js';
@@ -37,16 +37,17 @@ export class ConfigError extends SluiceError {
   }
 }
 
-/** The object schema reached by following `path` through defaults, nullables, effects and arrays. */
-function schemaAt(schema: ZodTypeAny, path: KeyPath): ZodTypeAny | undefined {
-  let s: ZodTypeAny | undefined = schema;
+/** The object schema reached by following `path` through defaults, nullables, pipes and arrays. */
+function schemaAt(schema: ZodType, path: KeyPath): ZodType | undefined {
+  let s: ZodType | undefined = schema;
   for (let i = 0; s && i <= path.length; ) {
-    if (s instanceof ZodDefault) s = s._def.innerType as ZodTypeAny;
-    else if (s instanceof ZodNullable || s instanceof ZodOptional) s = s.unwrap() as ZodTypeAny;
-    else if (s instanceof ZodEffects) s = s.innerType() as ZodTypeAny;
+    if (s instanceof ZodDefault || s instanceof ZodPrefault) s = s.unwrap() as ZodType;
+    else if (s instanceof ZodNullable || s instanceof ZodOptional) s = s.unwrap() as ZodType;
+    // A transform's shape is its input; a preprocess (transform first) is shaped by what follows it.
+    else if (s instanceof ZodPipe) s = (s.in instanceof ZodTransform ? s.out : s.in) as ZodType;
     else if (i === path.length) return s;
-    else if (s instanceof ZodArray && typeof path[i] === 'number') (s = s.element as ZodTypeAny), i++;
-    else if (s instanceof ZodObject) (s = (s.shape as Record<string, ZodTypeAny>)[String(path[i])]), i++;
+    else if (s instanceof ZodArray && typeof path[i] === 'number') (s = s.element as ZodType), i++;
+    else if (s instanceof ZodObject) (s = (s.shape as Record<string, ZodType>)[String(path[i])]), i++;
     else return undefined;
   }
   return s;
@@ -74,13 +75,22 @@ function unknownKeyMessage(key: string, parent: KeyPath): string {
   return `unknown key "${key}"${hint}`;
 }
 
-function fromZod(issue: ZodIssue): PathIssue[] {
+/** zod 4 paths may hold symbols; config paths never do (YAML keys are strings). */
+const keyPath = (path: readonly PropertyKey[]): KeyPath => path.map((k) => (typeof k === 'number' ? k : String(k)));
+
+function fromZod(issue: z.core.$ZodIssue): PathIssue[] {
+  const path = keyPath(issue.path);
   if (issue.code === 'unrecognized_keys') {
-    return issue.keys.map((key) => ({ path: [...issue.path, key], message: unknownKeyMessage(key, issue.path) }));
+    return issue.keys.map((key) => ({ path: [...path, key], message: unknownKeyMessage(key, path) }));
   }
-  const message = issue.message === 'Required' ? 'required key is missing' : issue.message;
-  return [{ path: issue.path, message }];
+  const message = issue.message === MISSING ? 'required key is missing' : issue.message;
+  return [{ path, message }];
 }
+
+/** zod 4 words a missing key as a type error ("expected string, received undefined"); say it plainly. */
+const MISSING = 'Required';
+const missingKey = (issue: z.core.$ZodRawIssue): string | undefined =>
+  issue.input === undefined && issue.code === 'invalid_type' ? MISSING : undefined;
 
 function located(doc: Document, lines: LineCounter, file: string, issues: readonly PathIssue[]): ConfigIssue[] {
   return issues
@@ -121,7 +131,7 @@ export function loadConfigTextWithWarnings(text: string, file: string): LoadedCo
   if (raw === null || raw === undefined) {
     throw new ConfigError([{ file, path: '', line: 1, column: 1, message: 'the file is empty; expected a mapping with at least "server"' }]);
   }
-  const parsed = configSchema.safeParse(raw);
+  const parsed = configSchema.safeParse(raw, { error: missingKey });
   if (!parsed.success) throw new ConfigError(located(doc, lines, file, parsed.error.issues.flatMap(fromZod)));
   const compiled = compileConfig(parsed.data, resolve(file));
   if (!compiled.ok) throw new ConfigError(located(doc, lines, file, compiled.issues));

@@ -7,9 +7,14 @@ import { parseDuration, parseSize } from './units.js';
 
 const describe = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v);
 
-/** A value parsed by `fn`; its thrown Error becomes the issue message at this key path. */
+/**
+ * A value parsed by `fn`; its thrown Error becomes the issue message at this key path. A default
+ * written in config units needs `.prefault('60s')`: zod 4's `.default` takes the parsed value (ms).
+ */
 export function parsed<T>(fn: (v: string) => T, accept: 'string' | 'string-or-number' = 'string') {
-  return z.unknown().transform((v, ctx): T => {
+  // The JSON Schema (`sluice schema`) describes what the admin writes, so say which YAML types fit.
+  const written = accept === 'string' ? { type: 'string' } : { type: ['string', 'number'] };
+  return z.unknown().meta(written).transform((v, ctx): T => {
     const ok = typeof v === 'string' || (accept === 'string-or-number' && typeof v === 'number');
     if (!ok) {
       const expected = accept === 'string' ? 'a string' : 'a string or number';
@@ -32,9 +37,8 @@ export function eopEnum<T extends string>(values: readonly [T, ...T[]]) {
   return z.preprocess(
     (v) => (typeof v === 'string' ? (byLower.get(v.trim().toLowerCase()) ?? v) : v),
     z.enum(values as [T, ...T[]], {
-      errorMap: (issue, ctx) => ({
-        message: issue.code === 'invalid_enum_value' ? `"${String(issue.received)}" must be one of ${list}` : ctx.defaultError,
-      }),
+      // undefined: a missing key keeps the default (load.ts turns it into "required key is missing").
+      error: (issue) => (issue.code === 'invalid_value' ? `"${String(issue.input)}" must be one of ${list}` : undefined),
     }),
   );
 }
@@ -53,7 +57,7 @@ export const certName = parsed((v) => {
   return p;
 });
 
-export const flag = (dflt: boolean) => z.boolean({ invalid_type_error: 'expected true or false' }).default(dflt);
+export const flag = (dflt: boolean) => z.boolean({ error: (issue) => (issue.input === undefined ? undefined : 'expected true or false') }).default(dflt);
 export const count = (dflt: number) => z.number().int().positive().default(dflt);
 export const filePath = z.string().trim().min(1, 'a file path must not be empty');
 export const size = parsed(parseSize, 'string-or-number');
@@ -67,6 +71,7 @@ export const durationOrZero = parsed(parseDuration, 'string-or-number');
 export const port = (min: number) => z.number().int().min(min).max(65535);
 /**
  * A config section whose every key has a default, so the whole section may be left out. Use this
- * instead of `.default({})` on objects: zod 3 and zod 4 differ there (zod 4 needs `.prefault`).
+ * instead of `.default({})` on objects: zod 4's `.default` returns its value without parsing it, so
+ * the inner defaults would be skipped; `.prefault` parses `{}` as if the admin had written it.
  */
-export const section = <T extends z.ZodTypeAny>(schema: T) => schema.default({});
+export const section = <T extends z.ZodTypeAny>(schema: T) => schema.prefault({} as z.input<T>);

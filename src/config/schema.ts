@@ -25,65 +25,72 @@ const listenSchema = z
       const host = canonicalIp(v.trim()) ?? normaliseDomain(v.trim());
       if (!host) throw new Error(`"${v}" is not an IP address or host name`);
       return host;
-    }),
-    port: port(0), // 0 = any free port, which tests use
+    }).describe('IP address or host name to listen on, e.g. 0.0.0.0 or 127.0.0.1.'),
+    port: port(0).describe('TCP port to listen on (0 = any free port).'), // 0 is what tests use
   })
   .strict();
 
 const limitsSchema = z
   .object({
-    maxMessageSize: size.default('35MB'),
-    maxRecipients: count(500),
-    maxConnections: count(1000),
-    maxConnectionsPerIp: count(50),
-    maxMessagesPerConnection: count(50),
-    idleTimeout: duration.default('60s'),
-    greetingDelay: durationOrZero.default(0), // must stay below idleTimeout: see compile.ts
+    maxMessageSize: size.prefault('35MB').describe('Largest message accepted, e.g. 35MB (KB/MB/GB are binary, as Exchange counts them) or bytes.'),
+    maxRecipients: count(500).describe('Most RCPT TO per message.'),
+    maxConnections: count(1000).describe('Most concurrent SMTP sessions.'),
+    maxConnectionsPerIp: count(50).describe('Most concurrent SMTP sessions from one IP address.'),
+    maxMessagesPerConnection: count(50).describe('Most messages in one SMTP session.'),
+    idleTimeout: duration.prefault('60s').describe('Close a session silent this long, e.g. 60s.'),
+    greetingDelay: durationOrZero.default(0).describe('Wait this long before the 220 greeting (0 = off); must be shorter than idleTimeout.'), // see compile.ts
   })
   .strict();
 
 const serverSchema = z
   .object({
-    hostname: domainName('host name'),
-    listen: z.array(listenSchema).min(1, 'list at least one { host, port } to listen on'),
+    hostname: domainName('host name').describe("This gateway's host name: the 220 greeting, HELO and Received: headers."),
+    listen: z.array(listenSchema).min(1, 'list at least one { host, port } to listen on').describe('Addresses to accept SMTP on: a list of { host, port }.'),
     tls: z
       .object({
-        cert: filePath,
-        key: filePath,
-        clientCa: z.array(filePath).default([]),
-        generateDevCertificates: flag(false),
+        cert: filePath.describe('PEM certificate Sluice presents for STARTTLS.'),
+        key: filePath.describe('PEM private key of that certificate.'),
+        clientCa: z.array(filePath).default([]).describe("PEM CA files that client certificates must chain to before a connector's tlsSenderCertificateName can match."),
+        generateDevCertificates: flag(false).describe('Create a development CA and server certificate at the paths above if missing (try-outs only).'),
       })
-      .strict(),
-    limits: limitsSchema.default({}),
+      .strict()
+      .describe('STARTTLS certificate and the CAs client certificates are verified against.'),
+    limits: limitsSchema.prefault({}).describe('Per-session and per-message limits.'),
   })
   .strict();
 
 const deliverySchema = z
   .object({
-    mxPort: port(1).default(25),
-    softBounce: flag(false),
+    mxPort: port(1).default(25).describe('Port for delivery by MX record.'),
+    softBounce: flag(false).describe('Turn every permanent (5xx) delivery failure into a temporary one while testing.'),
     /** Warn the sender (DSN Action: delayed) once a message has waited this long; null = never. */
-    delayWarning: duration.nullable().default(null),
+    delayWarning: duration.nullable().default(null).describe('Warn the sender (DSN Action: delayed) once a message has waited this long; null = never.'),
     retry: z
-      .object({ initial: duration.default('5m'), max: duration.default('60m'), lifetime: duration.default('24h') })
+      .object({
+        initial: duration.prefault('5m').describe('First retry interval after a temporary failure.'),
+        max: duration.prefault('60m').describe('Longest retry interval (the interval doubles up to this).'),
+        lifetime: duration.prefault('24h').describe('Bounce a message still undelivered after this long.'),
+      })
       .strict()
-      .default({}),
+      .prefault({})
+      .describe('Retry schedule for temporary delivery failures.'),
     /** Per SMTP stage of an outbound session; Postfix's smtp_*_timeout defaults. */
     timeouts: z
       .object({
-        connect: duration.default('30s'),
-        greeting: duration.default('300s'),
-        command: duration.default('300s'),
-        dataInit: duration.default('120s'),
-        dataTransfer: duration.default('180s'),
-        dataDone: duration.default('600s'),
+        connect: duration.prefault('30s').describe('Timeout for TCP connect.'),
+        greeting: duration.prefault('300s').describe('Timeout for the 220 greeting.'),
+        command: duration.prefault('300s').describe('Timeout for each command reply.'),
+        dataInit: duration.prefault('120s').describe('Timeout for the 354 after DATA.'),
+        dataTransfer: duration.prefault('180s').describe('Timeout for each write of the message.'),
+        dataDone: duration.prefault('600s').describe('Timeout for the reply after the final dot.'),
       })
       .strict()
-      .default({}),
+      .prefault({})
+      .describe("Per SMTP stage of an outbound session (Postfix's smtp_*_timeout defaults)."),
     /** Queue manager windows: per MX destination domain, and a process-wide ceiling. */
-    concurrency: z.object({ perDomain: count(20), total: count(200) }).strict().default({}),
+    concurrency: z.object({ perDomain: count(20).describe('Sessions per MX destination domain.'), total: count(200).describe('Sessions in all.') }).strict().prefault({}).describe('Queue manager windows: per MX destination domain (perDomain) and a process-wide ceiling (total).'),
     /** How long a host that failed at the session level is skipped (and its destination deferred). */
-    hostDownTime: duration.default('60s'),
+    hostDownTime: duration.prefault('60s').describe('How long a host that failed at the session level is skipped.'),
   })
   .strict();
 
@@ -92,68 +99,75 @@ const precedenceSchema = z
   .default([...ROUTE_CLASSES])
   .refine((list) => list.length === ROUTE_CLASSES.length && new Set(list).size === list.length, {
     message: `must list each of ${ROUTE_CLASSES.join(', ')} exactly once`,
-  });
+  })
+  .describe('Order of the route classes exact, allAcceptedDomains and wildcard, each listed once.');
 
 const acceptedDomainSchema = z
-  .object({ domain: domainName('accepted domain'), type: eopEnum(ACCEPTED_DOMAIN_TYPES).default('Authoritative') })
+  .object({
+    domain: domainName('accepted domain').describe('The domain, exactly (no wildcards): subdomains are accepted only if listed.'),
+    type: eopEnum(ACCEPTED_DOMAIN_TYPES)
+      .default('Authoritative')
+      .describe('Authoritative (all recipients are here) or InternalRelay (unknown recipients go on by MX).'),
+  })
   .strict();
 
 const connectorCommon = {
-  name: z.string().trim().min(1, 'a connector name must not be empty'),
-  enabled: flag(true),
+  name: z.string().trim().min(1, 'a connector name must not be empty').describe("The connector's name (unique per list, compared case-insensitively, as in EOP)."),
+  enabled: flag(true).describe('A disabled connector never matches.'),
   // Left out = Partner, EOP's cmdlet default; compile.ts applies it, so it can tell the two apart.
-  connectorType: eopEnum(CONNECTOR_TYPES).optional(),
-  cloudServicesMailEnabled: flag(false),
+  connectorType: eopEnum(CONNECTOR_TYPES).optional().describe("OnPremises (your own servers) or Partner (EOP's default)."),
+  cloudServicesMailEnabled: flag(false).describe("EOP's CloudServicesMailEnabled (hybrid header preservation)."),
   // `comment:` left empty is YAML null; treat it as no comment rather than a type error.
   comment: z
     .string()
     .nullable()
     .default('')
-    .transform((v) => v ?? ''),
+    .transform((v) => v ?? '')
+    .describe('Free text, as in EOP.'),
 };
 
 const inboundSchema = z
   .object({
     ...connectorCommon,
-    senderDomains: z.array(parsed(compileDomainPattern)).default(['*']),
-    senderIPAddresses: z.array(parsed(compileIpRule)).default([]),
-    tlsSenderCertificateName: certName.nullable().default(null),
-    requireTls: flag(false),
-    restrictDomainsToIPAddresses: flag(false),
-    restrictDomainsToCertificate: flag(false),
-    associatedAcceptedDomains: z.array(domainName('accepted domain')).default([]),
+    senderDomains: z.array(parsed(compileDomainPattern)).prefault(['*']).describe('Sender domains this connector covers: contoso.com, *.contoso.com (and subdomains) or *.'),
+    senderIPAddresses: z.array(parsed(compileIpRule)).default([]).describe('IP addresses, CIDR ranges or first-last ranges of the sending servers.'),
+    tlsSenderCertificateName: certName.nullable().default(null).describe("Name (CN or DNS SAN) of the sending server's TLS client certificate: mail.contoso.com or *.contoso.com."),
+    requireTls: flag(false).describe("Refuse mail from this connector's senders without STARTTLS."),
+    restrictDomainsToIPAddresses: flag(false).describe('Only accept the sender domains from senderIPAddresses.'),
+    restrictDomainsToCertificate: flag(false).describe('Only accept the sender domains over a certificate matching tlsSenderCertificateName.'),
+    associatedAcceptedDomains: z.array(domainName('accepted domain')).default([]).describe('Limit the connector to these accepted domains (recipients).'),
   })
   .strict();
 
 const outboundSchema = z
   .object({
     ...connectorCommon,
-    allAcceptedDomains: flag(false),
-    recipientDomains: z.array(parsed(compileDomainPattern)).default([]),
-    smartHosts: z.array(parsed(parseSmartHost)).default([]),
-    useMxRecord: flag(false),
-    tlsSettings: eopEnum(TLS_SETTINGS).nullable().default(null),
-    tlsDomain: certName.nullable().default(null),
-    tlsCa: z.array(filePath).default([]),
-    tlsCert: filePath.nullable().default(null),
-    tlsKey: filePath.nullable().default(null),
-    isTransportRuleScoped: flag(false),
-    maxMessagesPerConnection: count(50),
-    maxConnections: count(49),
+    allAcceptedDomains: flag(false).describe('Route every accepted domain through this (OnPremises) connector.'),
+    recipientDomains: z.array(parsed(compileDomainPattern)).default([]).describe('Recipient domains routed through this connector: contoso.com, *.contoso.com or *.'),
+    smartHosts: z.array(parsed(parseSmartHost)).default([]).describe('Hosts to deliver to, host[:port] or [IP]:port, tried in order.'),
+    useMxRecord: flag(false).describe("Deliver by the recipient domain's MX records instead of smart hosts."),
+    tlsSettings: eopEnum(TLS_SETTINGS).nullable().default(null).describe('TLS required towards the destination; null = opportunistic STARTTLS.'),
+    tlsDomain: certName.nullable().default(null).describe("With DomainValidation: the name the destination's certificate must carry."),
+    tlsCa: z.array(filePath).default([]).describe("PEM CA files to verify the destination's certificate against (default: the system's)."),
+    tlsCert: filePath.nullable().default(null).describe('PEM client certificate Sluice presents to the destination.'),
+    tlsKey: filePath.nullable().default(null).describe('PEM private key of tlsCert.'),
+    isTransportRuleScoped: flag(false).describe('Used only when a transport rule routes to it, never by recipient domain.'),
+    maxMessagesPerConnection: count(50).describe('Messages per outbound SMTP session before it is closed.'),
+    maxConnections: count(49).describe('Most concurrent outbound sessions through this connector.'),
   })
   .strict();
 
 export const configSchema = z
   .object({
-    server: serverSchema,
-    spool: z.object({ dir: filePath.default('data/spool') }).strict().default({}),
-    dns: z.object({ servers: z.array(parsed(parseDnsServer)).default([]) }).strict().default({}),
-    delivery: deliverySchema.default({}),
-    routing: z.object({ precedence: precedenceSchema }).strict().default({}),
-    organization: z.object({ rejectDirectSend: flag(false) }).strict().default({}),
-    acceptedDomains: z.array(acceptedDomainSchema).default([]),
-    inboundConnectors: z.array(inboundSchema).default([]),
-    outboundConnectors: z.array(outboundSchema).default([]),
+    server: serverSchema.describe('SMTP listener: host name, listen addresses, TLS and limits.'),
+    spool: z.object({ dir: filePath.default('data/spool').describe('Spool directory (relative to the working directory).') }).strict().prefault({}).describe('The durable message queue.'),
+    dns: z.object({ servers: z.array(parsed(parseDnsServer)).default([]).describe('Resolver addresses, IP or IP:port.') }).strict().prefault({}).describe("DNS servers for MX lookups (default: the system's resolvers)."),
+    delivery: deliverySchema.prefault({}).describe('Outbound delivery: retries, timeouts, concurrency.'),
+    routing: z.object({ precedence: precedenceSchema }).strict().prefault({}).describe('How a recipient picks an outbound connector.'),
+    organization: z.object({ rejectDirectSend: flag(false).describe("EOP's RejectDirectSend: refuse anonymous mail from an accepted domain's sender.") }).strict().prefault({}).describe("Organization-wide switches (EOP's Set-OrganizationConfig)."),
+    acceptedDomains: z.array(acceptedDomainSchema).default([]).describe('Domains this organization receives mail for.'),
+    inboundConnectors: z.array(inboundSchema).default([]).describe('Who may send: matched by TLS client certificate, then IP address.'),
+    outboundConnectors: z.array(outboundSchema).default([]).describe('Where mail goes: per recipient domain, to smart hosts or by MX.'),
     ...pipelineKeys,
     ...senderKeys,
     ...signingKeys,

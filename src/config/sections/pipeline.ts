@@ -5,23 +5,7 @@
 import { z } from 'zod';
 import type { Config } from '../schema.js';
 import type { Report } from '../compile.js';
-import { parseDuration } from '../units.js';
-
-// Nothing is imported from schema.ts at run time: schema.ts imports this file, and load.ts
-// reaches this file first (load → compile → here), so any value from schema.ts would be
-// uninitialised here and this file's keys uninitialised there (a module cycle).
-const positiveDuration = z.union([z.string(), z.number()]).transform((v, ctx): number => {
-  try {
-    const ms = parseDuration(v);
-    if (ms > 0) return ms;
-    ctx.addIssue({ code: 'custom', message: `"${v}" must be longer than zero` });
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: (err as Error).message });
-  }
-  return z.NEVER;
-});
-/** A section that may be left out: same as schema.ts `section()`, built here for the same reason. */
-const optionalSection = <T extends z.ZodTypeAny>(schema: T) => z.preprocess((v) => v ?? {}, schema);
+import { duration, section } from '../schema-parts.js';
 
 const DAY_MS = 86_400_000;
 /** EOP keeps quarantined mail 1–30 days, 15 by default. */
@@ -30,8 +14,8 @@ const RETENTION_MAX_DAYS = 30;
 
 /** zod shapes of this section's top-level keys (each may be left out: use `section()`). */
 export const pipelineKeys = {
-  filters: optionalSection(z.object({ timeout: positiveDuration.default('30s') }).strict()),
-  quarantine: optionalSection(z.object({ retention: positiveDuration.default('15d') }).strict()),
+  filters: section(z.object({ timeout: duration.prefault('30s') }).strict()),
+  quarantine: section(z.object({ retention: duration.prefault('15d') }).strict()),
 };
 
 /** This section's part of the frozen runtime Model. */

@@ -1,0 +1,21 @@
+// The resolver the sender filters query: dns.servers when set (tests point it at dnsmasq), else
+// the system's. One per filter build, so a config reload with new servers takes effect.
+import { Resolver } from 'node:dns/promises';
+import type { Model } from '../domain/model.js';
+
+/** Per query try; a blocklist or SPF lookup must not eat the pipeline's time budget. */
+const FILTER_DNS_TIMEOUT_MS = 2_000;
+const FILTER_DNS_TRIES = 2;
+
+export function filterResolver(model: Model): Resolver {
+  const r = new Resolver({ timeout: FILTER_DNS_TIMEOUT_MS, tries: FILTER_DNS_TRIES });
+  if (model.dns.servers.length) r.setServers([...model.dns.servers]);
+  return r;
+}
+
+export type MailauthResolver = (name: string, rrtype: string) => Promise<unknown>;
+
+/** mailauth's resolver signature (dns.promises.resolve's): (name, rrtype) → records. */
+export function mailauthResolver(r: Resolver): MailauthResolver {
+  return (name, rrtype) => r.resolve(name, rrtype);
+}

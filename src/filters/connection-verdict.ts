@@ -52,7 +52,7 @@ export function connectionVerdict(ip: string, match: ListMatch, dnsbl: readonly 
   }
   const unavailable = dnsbl.filter((a) => a.kind === 'unavailable').map((a) => `${a.zone}: ${a.error}`);
   const hit = dnsbl.find((a) => a.kind === 'listed');
-  const notes = unavailable.length ? { dnsblUnavailable: unavailable } : {};
+  const notes = unavailable.length ? { dnsblUnavailable: unavailable, notice: `DNSBL skipped: ${unavailable.join(', ')}` } : {};
   if (hit?.kind === 'listed') {
     return { action: dnsblReply(ip, hit.zone), reason: `listed in ${hit.zone} (${hit.answer})`, evidence: { ip, rule: `dnsbl:${hit.zone}`, answer: hit.answer, ...notes } };
   }

@@ -24,12 +24,12 @@ export function connectionFilter(model: Model): Filter {
     stage: 'connectionFilter',
     onError: 'Tempfail',
     async connect(ctx) {
-      const c = ctx.session.inbound;
+      const { inbound: c, peerIp, clientIp } = ctx.session;
       // A gateway named for skip listing is not the sender: its mail is judged at DATA.
-      if (enhancedFilteringOn(c) && peerIsSkipped(c, ctx.session.peerIp)) {
-        return { action: { kind: 'accept' }, reason: 'enhanced filtering: judged at DATA', evidence: { ip: ctx.session.peerIp, rule: 'efSkip' } };
+      if (enhancedFilteringOn(c) && clientIp === peerIp && peerIsSkipped(c, peerIp)) {
+        return { action: { kind: 'accept' }, reason: 'enhanced filtering: judged at DATA', evidence: { ip: peerIp, rule: 'efSkip' } };
       }
-      return judge(model, resolver, ctx.session.peerIp, ctx);
+      return judge(model, resolver, clientIp, ctx);
     },
     async content(ctx: ContentContext) {
       const ef = enhancedSender(ctx.session, ctx.message.headers, ctx.envelope.rcpts.map((r) => r.address));

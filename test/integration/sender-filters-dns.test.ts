@@ -148,6 +148,12 @@ describe('sender authentication over real DNS', () => {
     const cf = await connectionFilter(model([DNSBL_ZONE])).content!(ctx(model([DNSBL_ZONE]), session(OTHER_IP, { inbound: gw, matchedBy: 'ip' }), 'ceo@fabrikam.test', raw));
     assert.deepEqual(cf.headerEdits, [{ op: 'set', name: 'X-MS-Exchange-ExternalOriginalInternetSender', value: `ip=[${SENDER_IP}];domain=mail.fabrikam.test` }]);
   });
+  it('checks SPF for the HELO name of a null sender (a bounce)', async () => {
+    const m = model();
+    const v = await senderAuthentication(m).content!(ctx(m, session(SENDER_IP, { helo: 'relaxed.test' }), '', plainMessage('mailer-daemon@relaxed.test', 'alice@contoso.com', 'bounce')));
+    assert.match(arOf(v), /spf=pass .*smtp\.(mailfrom|helo)=.*relaxed\.test/);
+    assert.equal(v.action.kind, 'accept');
+  });
   it('never rejects an OnPremises session for DMARC, but still records the failure', async () => {
     const onPrem = inbound({ name: 'On-prem', connectorType: 'OnPremises', senderIPAddresses: [OTHER_IP] });
     const m = model();

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { compileIpRule } from '../../src/domain/match.js';
 import { authservIdOf, authResultsValue, claimsAuthservId } from '../../src/filters/auth-results.js';
+import { applyHeaderEdits } from '../../src/filters/header-edits.js';
 import { authVerdict, type AuthFacts } from '../../src/filters/auth-verdict.js';
 import type { HeaderField, SessionView } from '../../src/filters/contract.js';
 import { appliesToRecipients, efHeaderValue, enhancedSender } from '../../src/filters/enhanced-filtering.js';
@@ -157,4 +158,25 @@ describe('Authentication-Results authserv-id', () => {
   it('writes every method in order, none where mailauth had nothing', () =>
     assert.equal(authResultsValue('gw.contoso.com', { spf: 'spf=pass smtp.mailfrom=a@fabrikam.com', dkim: [], dmarc: null, arc: null }),
       'gw.contoso.com;\r\n\tspf=pass smtp.mailfrom=a@fabrikam.com;\r\n\tdkim=none;\r\n\tdmarc=none;\r\n\tarc=none'));
+});
+
+describe('header removes that target one value', () => {
+  const field = (name: string, value: string, start: number) => ({ name, value, line: `${name}: ${value}\r\n`, start, end: start + name.length + value.length + 4 });
+  const received = [
+    field('Authentication-Results', 'gateway.contoso.test; spf=pass', 0),
+    field('Authentication-Results', 'mx.fabrikam.test; spf=pass', 100),
+    field('Subject', 'hi', 200),
+  ];
+  it('leaves out only the received field with that value, and adds ours', () => {
+    const r = applyHeaderEdits('', received, [
+      { op: 'remove', name: 'Authentication-Results', value: 'gateway.contoso.test; spf=pass' },
+      { op: 'add', name: 'Authentication-Results', value: 'gateway.contoso.test; spf=fail' },
+    ]);
+    assert.deepEqual(r.omit, [[0, received[0]!.end]]);
+    assert.equal(r.headers, 'Authentication-Results: gateway.contoso.test; spf=fail\r\n');
+  });
+  it('still removes every field of the name without a value', () => {
+    const r = applyHeaderEdits('', received, [{ op: 'remove', name: 'authentication-results' }]);
+    assert.equal(r.omit.length, 2);
+  });
 });

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { makeCertSet, type CertSet } from '../helpers/certs.js';
 import { send } from '../helpers/clients.js';
 import { startDnsmasq, type DnsServer } from '../helpers/dnsmasq.js';
-import { startSluice, type SluiceProcess } from '../helpers/sluice.js';
+import { runCli, startSluice, type SluiceProcess } from '../helpers/sluice.js';
 import { arrivedFor, startSmartHost, type SmartHost } from '../helpers/smart-host.js';
 import {
   DEAD_ZONE,
@@ -204,11 +204,24 @@ describe('sender authentication over SMTP', () => {
     const { ours } = await arOf(r.to);
     assert.match(ours[0] ?? '', /spf=fail .*dmarc=fail/);
   });
-  it('does not deliver a DMARC p=quarantine failure (held for the quarantine)', async () => {
+  it('quarantines a DMARC p=quarantine failure as Phish; release delivers it once', async () => {
     const r = await sendFrom(sluice, OTHER_IP, 'ceo@woodgrove.test', plainMessage('ceo@woodgrove.test', 'x@contoso.com', 'quarantined'));
     assert.equal(r.reply, '250');
-    await sluice.waitForLog((l) => l.filter === 'sender-authentication' && l.verdict === 'quarantine');
     await assertNothingFor(sluice, r.to);
+    const list = await runCli(['quarantine', 'list', '--json', '--type', 'Phish', '--config', sluice.configPath]);
+    assert.equal(list.code, 0, list.stderr);
+    const items = list.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { id: string; type: string; reason: string; sender: string; recipients: string[] });
+    const item = items.find((i) => i.recipients.includes(r.to));
+    assert.ok(item, `held: ${list.stdout}`);
+    assert.deepEqual([item.type, item.reason, item.sender], ['Phish', 'DMARC p=quarantine for woodgrove.test', 'ceo@woodgrove.test']);
+    const rel = await runCli(['quarantine', 'release', item.id, '--config', sluice.configPath]);
+    assert.equal(rel.code, 0, rel.stderr);
+    const got = await arrivedFor(host, r.to);
+    assert.match(headerOf(got.raw, 'Authentication-Results').join('\n'), /dmarc=fail/);
+    const again = await runCli(['quarantine', 'release', item.id, '--config', sluice.configPath]);
+    assert.equal(again.code, 1, 'a second release finds nothing');
+    await assertNothingFor(sluice, 'barrier@contoso.com');
+    assert.equal(host.messages.filter((m) => m.rcptTo.includes(r.to)).length, 1, 'delivered exactly once');
   });
   it('with enhanced filtering, checks SPF for the original sender behind the gateway', async () => {
     const via = `Received: from mail.fabrikam.test (mail.fabrikam.test [${SENDER_IP}])\r\n\tby filter.example with ESMTP; Tue, 1 Dec 2026 09:59:00 +0000\r\n`;

@@ -7,7 +7,7 @@ import type { Model } from '../domain/model.js';
 import type { ContentContext, Filter, FilterContext, FilterFactory, FilterVerdict } from './contract.js';
 import { connectionVerdict, matchLists, type DnsblAnswer } from './connection-verdict.js';
 import { queryDnsbls } from './dnsbl.js';
-import { filterResolver } from './dns-resolver.js';
+import { DNSBL_DNS_TRIES, filterResolver } from './dns-resolver.js';
 import { enhancedFilteringOn, enhancedSender, peerIsSkipped } from './enhanced-filtering.js';
 
 async function judge(model: Model, resolver: Resolver, ip: string, ctx: FilterContext): Promise<FilterVerdict> {
@@ -18,7 +18,7 @@ async function judge(model: Model, resolver: Resolver, ip: string, ctx: FilterCo
 }
 
 export function connectionFilter(model: Model): Filter {
-  const resolver = filterResolver(model);
+  const resolver = filterResolver(model, DNSBL_DNS_TRIES);
   return {
     name: 'connection-filter',
     stage: 'connectionFilter',

@@ -5,10 +5,12 @@ import type { Model } from '../domain/model.js';
 
 /** Per query try; a blocklist or SPF lookup must not eat the pipeline's time budget. */
 const FILTER_DNS_TIMEOUT_MS = 2_000;
-const FILTER_DNS_TRIES = 2;
+/** Authentication retries once (a lost UDP packet must not fail SPF); an advisory DNSBL does not. */
+export const AUTH_DNS_TRIES = 2;
+export const DNSBL_DNS_TRIES = 1;
 
-export function filterResolver(model: Model): Resolver {
-  const r = new Resolver({ timeout: FILTER_DNS_TIMEOUT_MS, tries: FILTER_DNS_TRIES });
+export function filterResolver(model: Model, tries = AUTH_DNS_TRIES): Resolver {
+  const r = new Resolver({ timeout: FILTER_DNS_TIMEOUT_MS, tries });
   if (model.dns.servers.length) r.setServers([...model.dns.servers]);
   return r;
 }

@@ -73,15 +73,15 @@ export type OriginalSender =
   | { readonly found: false; readonly skipped: readonly string[]; readonly rule: string };
 
 /**
- * Walks from the peer (the last hop) back through the Received: values, newest first. The last
- * hop is skipped with skipLastIP; every hop whose IP is in skipIPs is skipped. The first hop left
- * is the original sender. A header whose client cannot be read ends the walk: what lies below it
- * cannot be attributed to a hop we trust.
+ * Walks from the peer (the last hop) back through the Received: values, newest first. As in EOP,
+ * skipLastIP skips the last hop only; otherwise every hop whose IP is in skipIPs is skipped. The
+ * first hop left is the original sender. A header whose client cannot be read ends the walk:
+ * what lies below it cannot be attributed to a hop we trust.
  */
 export function originalSender(peer: Hop, received: readonly string[], rules: ChainRules): OriginalSender {
   const skipped: string[] = [];
   const skips = (hop: Hop, index: number): string | null => {
-    if (index === 0 && rules.skipLastIP) return 'efSkipLastIP';
+    if (rules.skipLastIP) return index === 0 ? 'efSkipLastIP' : null;
     const r = ipMatches(rules.skipIPs, hop.ip);
     return r ? `efSkipIPs:${r.raw}` : null;
   };

@@ -2,7 +2,7 @@
 // never blocked), DNSBL query names and answers, the verdicts and their replies, and the config keys.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfigText } from '../../src/config/load.js';
+import { ConfigError, loadConfigText, loadConfigTextWithWarnings } from '../../src/config/load.js';
 import { compileIpRule } from '../../src/domain/match.js';
 import { connectionVerdict, matchLists, type DnsblAnswer, type ListMatch } from '../../src/filters/connection-verdict.js';
 import { classifyDnsbl, dnsblName } from '../../src/filters/dnsbl.js';
@@ -160,5 +160,15 @@ describe('connectionFilter and senderAuthentication config', () => {
     assert.equal(c?.efSkipLastIP, true);
     assert.equal(c?.efSkipIPs[0]?.raw, '10.0.0.0/8');
     assert.deepEqual(c?.efUsers, ['alice@contoso.com']);
+  });
+});
+
+describe('enhanced filtering config warnings', () => {
+  it('warns that efSkipIPs is ignored while efSkipLastIP is true', () => {
+    const { warnings } = loadConfigTextWithWarnings(
+      BASE + `inboundConnectors:\n  - { name: gw, connectorType: Partner, senderIPAddresses: [192.0.2.1], efSkipLastIP: true, efSkipIPs: [192.0.2.1] }\n`,
+      'test.yaml',
+    );
+    assert.deepEqual(warnings.map((w) => w.path), ['inboundConnectors[0].efSkipIPs']);
   });
 });

@@ -64,9 +64,9 @@ describe('original sender in the Received chain', () => {
     { name: 'judges the peer when nothing is skipped', skipLastIP: false, skipIPs: [], received: chain, ip: '10.0.0.5', rule: 'peer' },
     { name: 'skips the last hop with efSkipLastIP', skipLastIP: true, skipIPs: [], received: chain, ip: '10.0.0.6', rule: 'efSkipLastIP' },
     { name: 'skips every listed gateway with efSkipIPs', skipLastIP: false, skipIPs: ['10.0.0.0/24'], received: chain, ip: '203.0.113.5', rule: 'efSkipIPs:10.0.0.0/24' },
-    { name: 'combines efSkipLastIP with efSkipIPs', skipLastIP: true, skipIPs: ['10.0.0.6'], received: chain, ip: '203.0.113.5', rule: 'efSkipIPs:10.0.0.6' },
+    { name: 'ignores efSkipIPs when efSkipLastIP is on, as EOP does', skipLastIP: true, skipIPs: ['10.0.0.6'], received: chain, ip: '10.0.0.6', rule: 'efSkipLastIP' },
     { name: 'stops at the first unlisted hop, trusting nothing below it', skipLastIP: false, skipIPs: ['10.0.0.0/24', '203.0.113.5'], received: chain, ip: '198.51.100.66', rule: 'efSkipIPs:203.0.113.5' },
-    { name: 'finds nothing when every hop is skipped', skipLastIP: true, skipIPs: ['0.0.0.0/0'], received: chain, ip: null, rule: 'every hop skipped' },
+    { name: 'finds nothing when every hop is skipped', skipLastIP: false, skipIPs: ['0.0.0.0/0'], received: chain, ip: null, rule: 'every hop skipped' },
     { name: 'finds nothing when the gateway’s header cannot be read', skipLastIP: true, skipIPs: [], received: ['by x with LMTP; Tue, 1 Dec 2026 10:00:00 +0000'], ip: null, rule: 'unreadable Received header 1' },
     { name: 'finds nothing without a Received header', skipLastIP: true, skipIPs: [], received: [], ip: null, rule: 'every hop skipped' },
   ];

@@ -72,6 +72,11 @@ export function compileSender(config: Config, _report: Report, warn: Report): Se
     if (seen.has(zone)) warn(['connectionFilter', 'dnsBlocklists', i], `"${zone}" is listed twice`);
     seen.add(zone);
   });
+  config.inboundConnectors.forEach((c, i) => {
+    if (c.efSkipLastIP && c.efSkipIPs.length > 0) {
+      warn(['inboundConnectors', i, 'efSkipIPs'], 'efSkipIPs is ignored while efSkipLastIP is true (EOP skips only the last hop then)');
+    }
+  });
   return { connectionFilter, senderAuthentication };
 }
 

@@ -51,6 +51,10 @@ const inboundConnectors = [
   { name: 'Filtering service', connectorType: 'Partner', senderIPAddresses: [GATEWAY_IP], efSkipLastIP: true },
 ];
 
+/** A daemon that resolves through the test's dnsmasq and delivers everything to the smart host. */
+const daemon = (patch: Record<string, unknown>) =>
+  startSluice({ certs, patch: { dns: { servers: [dns.address] }, outboundConnectors: toOnPrem(), ...patch } });
+
 async function sendFrom(sluice: SluiceProcess, localAddress: string, mailFrom: string, raw: string, to = `u${++n}@contoso.com`) {
   try {
     await send({ port: sluice.port, localAddress, from: mailFrom, to: [to], raw, ignoreTLS: true });
@@ -78,14 +82,9 @@ async function assertNothingFor(sluice: SluiceProcess, to: string) {
 describe('connection filter over SMTP', () => {
   let sluice: SluiceProcess;
   before(async () => {
-    sluice = await startSluice({
-      certs,
-      patch: {
-        dns: { servers: [dns.address] },
-        connectionFilter: { ipAllowList: [ALLOWED_IP], ipBlockList: [BLOCKED_IP, ALLOWED_IP, ONPREM_IP], dnsBlocklists: [DNSBL_ZONE] },
-        inboundConnectors,
-        outboundConnectors: toOnPrem(),
-      },
+    sluice = await daemon({
+      connectionFilter: { ipAllowList: [ALLOWED_IP], ipBlockList: [BLOCKED_IP, ALLOWED_IP, ONPREM_IP], dnsBlocklists: [DNSBL_ZONE] },
+      inboundConnectors,
     });
   });
   after(async () => sluice?.stop());
@@ -127,10 +126,7 @@ describe('connection filter over SMTP', () => {
 describe('a DNSBL that does not answer', () => {
   let sluice: SluiceProcess;
   before(async () => {
-    sluice = await startSluice({
-      certs,
-      patch: { dns: { servers: [dns.address] }, connectionFilter: { dnsBlocklists: [DEAD_ZONE] }, outboundConnectors: toOnPrem() },
-    });
+    sluice = await daemon({ connectionFilter: { dnsBlocklists: [DEAD_ZONE] } });
   });
   after(async () => sluice?.stop());
 
@@ -147,15 +143,7 @@ describe('a DNSBL that does not answer', () => {
 describe('sender authentication over SMTP', () => {
   let sluice: SluiceProcess;
   before(async () => {
-    sluice = await startSluice({
-      certs,
-      patch: {
-        dns: { servers: [dns.address] },
-        senderAuthentication: { enabled: true },
-        inboundConnectors,
-        outboundConnectors: toOnPrem(),
-      },
-    });
+    sluice = await daemon({ senderAuthentication: { enabled: true }, inboundConnectors });
   });
   after(async () => sluice?.stop());
 

@@ -1,6 +1,7 @@
 // The resolver the sender filters query: dns.servers when set (tests point it at dnsmasq), else
 // the system's. One per filter build, so a config reload with new servers takes effect.
 import { Resolver } from 'node:dns/promises';
+import type { DNSResolver } from 'mailauth';
 import type { Model } from '../domain/model.js';
 
 /** Per query try; a blocklist or SPF lookup must not eat the pipeline's time budget. */
@@ -15,9 +16,7 @@ export function filterResolver(model: Model, tries = AUTH_DNS_TRIES): Resolver {
   return r;
 }
 
-export type MailauthResolver = (name: string, rrtype: string) => Promise<unknown>;
-
 /** mailauth's resolver signature (dns.promises.resolve's): (name, rrtype) → records. */
-export function mailauthResolver(r: Resolver): MailauthResolver {
-  return (name, rrtype) => r.resolve(name, rrtype);
+export function mailauthResolver(r: Resolver): DNSResolver {
+  return (name, rrtype) => r.resolve(name, rrtype) as Promise<string[][] | string[]>;
 }

@@ -59,7 +59,7 @@ export function senderAuthentication(model: Model): Filter {
         helo,
         sender: envelope.mailFrom || undefined,
         mta: hostname,
-        resolver: resolver as never,
+        resolver,
         disableBimi: true,
       });
       const auth = authFacts(result);

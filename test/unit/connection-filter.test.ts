@@ -172,3 +172,13 @@ describe('enhanced filtering config warnings', () => {
     assert.deepEqual(warnings.map((w) => w.path), ['inboundConnectors[0].efSkipIPs']);
   });
 });
+
+describe('enhanced filtering without skip keys', () => {
+  it('warns that efUsers alone has no effect', () => {
+    const { warnings } = loadConfigTextWithWarnings(
+      BASE + `inboundConnectors:\n  - { name: gw, connectorType: Partner, senderIPAddresses: [192.0.2.1], efUsers: [alice@contoso.com] }\n`,
+      'test.yaml',
+    );
+    assert.deepEqual(warnings.map((w) => w.path), ['inboundConnectors[0].efUsers']);
+  });
+});

@@ -73,6 +73,9 @@ export function compileSender(config: Config, _report: Report, warn: Report): Se
     seen.add(zone);
   });
   config.inboundConnectors.forEach((c, i) => {
+    if (c.efUsers.length > 0 && !c.efSkipLastIP && c.efSkipIPs.length === 0) {
+      warn(['inboundConnectors', i, 'efUsers'], 'efUsers has no effect without efSkipLastIP or efSkipIPs (enhanced filtering is off)');
+    }
     if (c.efSkipLastIP && c.efSkipIPs.length > 0) {
       warn(['inboundConnectors', i, 'efSkipIPs'], 'efSkipIPs is ignored while efSkipLastIP is true (EOP skips only the last hop then)');
     }

@@ -126,6 +126,12 @@ const connectorCommon = {
     .describe('Free text, as in EOP.'),
 };
 
+const recipientAddress = (v: string): string => {
+  const a = v.trim().toLowerCase();
+  if (!/^[^@\s]+@[^@\s]+$/.test(a)) throw new Error(`"${v}" is not an email address`);
+  return a;
+};
+
 const inboundSchema = z
   .object({
     ...connectorCommon,
@@ -136,6 +142,10 @@ const inboundSchema = z
     restrictDomainsToIPAddresses: flag(false).describe('Only accept the sender domains from senderIPAddresses.'),
     restrictDomainsToCertificate: flag(false).describe('Only accept the sender domains over a certificate matching tlsSenderCertificateName.'),
     associatedAcceptedDomains: z.array(domainName('accepted domain')).default([]).describe('Limit the connector to these accepted domains (recipients).'),
+    // Enhanced filtering for connectors (EOP's skip listing): see filters/enhanced-filtering.ts.
+    efSkipLastIP: flag(false).describe('Enhanced filtering: judge the IP before the last hop in the Received: chain.'),
+    efSkipIPs: z.array(parsed(compileIpRule)).default([]).describe('Enhanced filtering: hops to skip in the Received: chain (IPs, CIDR, ranges).'),
+    efUsers: z.array(parsed(recipientAddress)).default([]).describe('Enhanced filtering applies only to these recipients (empty = all).'),
   })
   .strict();
 

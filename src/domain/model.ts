@@ -57,6 +57,12 @@ export interface InboundConnector {
   readonly associatedAcceptedDomains: readonly string[];
   readonly cloudServicesMailEnabled: boolean;
   readonly comment: string;
+  /** Enhanced filtering: judge the IP before the last hop (the gateway in front of Sluice). */
+  readonly efSkipLastIP: boolean;
+  /** Enhanced filtering: gateway IPs to skip in the Received: chain. */
+  readonly efSkipIPs: readonly IpRule[];
+  /** Lower-case recipient addresses enhanced filtering applies to; empty = all. */
+  readonly efUsers: readonly string[];
 }
 
 export interface OutboundConnector {

@@ -92,7 +92,11 @@ export interface MessageView {
 
 export type HeaderEdit =
   | { readonly op: 'add'; readonly name: string; readonly value: string }
-  | { readonly op: 'remove'; readonly name: string }
+  /**
+   * Removes received fields of that name; with `value`, only those whose value (as in
+   * HeaderField.value) equals it (RFC 8601 §5: only the Authentication-Results claiming our id).
+   */
+  | { readonly op: 'remove'; readonly name: string; readonly value?: string }
   | { readonly op: 'set'; readonly name: string; readonly value: string };
 
 export type FilterAction =

@@ -27,8 +27,14 @@ export function headerLine(name: string, value: string): string {
 export function applyHeaderEdits(stamp: string, received: readonly LocatedField[], edits: readonly HeaderEdit[]): EditedHeaders {
   let added: { name: string; line: string }[] = [];
   const removed = new Set<string>();
+  // A remove with a value takes out only the received fields with that value (RFC 8601 §5).
+  const removedValues = new Map<string, Set<string>>();
   for (const e of edits) {
     const key = e.name.toLowerCase();
+    if (e.op === 'remove' && e.value !== undefined) {
+      removedValues.set(key, (removedValues.get(key) ?? new Set()).add(e.value));
+      continue;
+    }
     if (e.op === 'remove' || e.op === 'set') {
       // Removes what arrived and what an earlier filter added; never our own Received: stamp.
       removed.add(key);
@@ -36,6 +42,8 @@ export function applyHeaderEdits(stamp: string, received: readonly LocatedField[
     }
     if (e.op === 'add' || e.op === 'set') added.push({ name: e.name, line: headerLine(e.name, e.value) });
   }
-  const omit = received.filter((f) => removed.has(f.name.toLowerCase())).map((f) => [f.start, f.end] as const);
+  const omit = received
+    .filter((f) => removed.has(f.name.toLowerCase()) || removedValues.get(f.name.toLowerCase())?.has(f.value) === true)
+    .map((f) => [f.start, f.end] as const);
   return { headers: added.map((h) => h.line).join('') + stamp, omit };
 }

@@ -191,7 +191,9 @@ export class Pipeline {
       detail: { hook, ms: rec.ms, ...(rec.evidence ? { evidence: rec.evidence } : {}) },
     });
     const { stage: filterStage, ...rest } = rec;
-    this.opts.log.debug({ stage: 'filter', sessionId: input.session.sessionId, queueId: input.message?.queueId ?? null, filterStage, ...rest }, 'filter verdict');
+    // A verdict with a notice (an advisory check skipped: a DNSBL that did not answer) is logged at info.
+    const level = rec.evidence?.['notice'] ? 'info' : 'debug';
+    this.opts.log[level]({ stage: 'filter', sessionId: input.session.sessionId, queueId: input.message?.queueId ?? null, filterStage, ...rest }, 'filter verdict');
   }
 }
 

@@ -12,6 +12,10 @@ export interface DnsRecords {
   a?: Record<string, string>;
   /** Domains that publish a null MX (RFC 7505: "MX 0 ."). */
   nullMx?: string[];
+  /** name → TXT text (SPF, DKIM keys, DMARC policies); split into 255-octet strings. */
+  txt?: Record<string, string>;
+  /** Zones whose queries dnsmasq forwards to a server that never answers (a DNSBL that is down). */
+  deadZones?: string[];
   /** Domains dnsmasq answers authoritatively (NXDOMAIN for unknown names); default ['test']. */
   localDomains?: string[];
 }
@@ -41,6 +45,10 @@ export function dnsmasqArgs(port: number, r: DnsRecords): string[] {
     ...Object.entries(r.a ?? {}).map(([name, ip]) => `--host-record=${name},${ip}`),
     // RR type 15 (MX), RDATA = preference 0 (0x0000) + the root name (0x00).
     ...(r.nullMx ?? []).map((d) => `--dns-rr=${d},15,000000`),
+    // On the command line dnsmasq keeps quotes as data; a comma starts the next string.
+    ...Object.entries(r.txt ?? {}).map(([name, text]) => `--txt-record=${name},${(text.match(/.{1,255}/g) ?? ['']).join(',')}`),
+    // Port 9 (discard) on loopback: nothing answers, so the client times out.
+    ...(r.deadZones ?? []).map((z) => `--server=/${z}/127.0.0.1#9`),
   ];
 }
 

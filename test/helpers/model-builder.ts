@@ -23,7 +23,8 @@ import { OPERATIONS_DEFAULTS } from '../../src/config/sections/operations.js';
 /** Everything optional except the name; compiled fields are given as raw config strings. */
 type Spec<T, Compiled extends keyof T> = Partial<Omit<T, 'name' | Compiled>> & { name: string };
 
-export type InboundSpec = Spec<InboundConnector, 'senderDomains' | 'senderIPAddresses' | 'tlsSenderCertificateName'> & {
+export type InboundSpec = Spec<InboundConnector, 'senderDomains' | 'senderIPAddresses' | 'tlsSenderCertificateName' | 'efSkipIPs'> & {
+  efSkipIPs?: readonly string[];
   senderDomains?: readonly string[];
   senderIPAddresses?: readonly string[];
   tlsSenderCertificateName?: string | null;
@@ -49,9 +50,11 @@ export interface ModelSpec {
 }
 
 export function inbound(spec: InboundSpec): InboundConnector {
-  const { senderDomains, senderIPAddresses, tlsSenderCertificateName, ...rest } = spec;
+  const { senderDomains, senderIPAddresses, tlsSenderCertificateName, efSkipIPs, ...rest } = spec;
   return {
     enabled: true,
+    efSkipLastIP: false,
+    efUsers: [],
     connectorType: 'OnPremises',
     requireTls: false,
     restrictDomainsToIPAddresses: false,
@@ -63,6 +66,7 @@ export function inbound(spec: InboundSpec): InboundConnector {
     senderDomains: (senderDomains ?? ['*']).map(compileDomainPattern),
     senderIPAddresses: (senderIPAddresses ?? []).map(compileIpRule),
     tlsSenderCertificateName: tlsSenderCertificateName ? compileDomainPattern(tlsSenderCertificateName) : null,
+    efSkipIPs: (efSkipIPs ?? []).map(compileIpRule),
   };
 }
 

@@ -4,7 +4,8 @@
 import { z } from 'zod';
 import { compileDomainPattern, compileIpRule, normaliseDomain } from '../domain/match.js';
 import { canonicalIp, parseDnsServer, parseSmartHost } from './hosts.js';
-import { parseDuration, parseSize } from './units.js';
+import { parsed, eopEnum, domainName, flag, count, filePath, size, duration, durationOrZero, port, section } from './schema-helpers.js';
+export { parsed, eopEnum, domainName, flag, count, filePath, size, duration, durationOrZero, port, section } from './schema-helpers.js';
 import { pipelineKeys } from './sections/pipeline.js';
 import { senderKeys } from './sections/sender.js';
 import { signingKeys } from './sections/signing.js';
@@ -12,71 +13,12 @@ import { contentKeys } from './sections/content.js';
 import { rulesKeys } from './sections/rules.js';
 import { operationsKeys } from './sections/operations.js';
 
-const describe = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v);
-
-/** A value parsed by `fn`; its thrown Error becomes the issue message at this key path. */
-export function parsed<T>(fn: (v: string) => T, accept: 'string' | 'string-or-number' = 'string') {
-  return z.unknown().transform((v, ctx): T => {
-    const ok = typeof v === 'string' || (accept === 'string-or-number' && typeof v === 'number');
-    if (!ok) {
-      const expected = accept === 'string' ? 'a string' : 'a string or number';
-      ctx.addIssue({ code: 'custom', message: v === undefined ? 'Required' : `expected ${expected}, got ${describe(v)}` });
-      return z.NEVER;
-    }
-    try {
-      return fn(v as string);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: (err as Error).message });
-      return z.NEVER;
-    }
-  });
-}
-
-/** EOP spells enumerated values one way; we accept any case and normalise to that spelling. */
-export function eopEnum<T extends string>(values: readonly [T, ...T[]]) {
-  const byLower = new Map<string, T>(values.map((v) => [v.toLowerCase(), v]));
-  const list = values.join(', ');
-  return z.preprocess(
-    (v) => (typeof v === 'string' ? (byLower.get(v.trim().toLowerCase()) ?? v) : v),
-    z.enum(values as [T, ...T[]], {
-      errorMap: (issue, ctx) => ({
-        message: issue.code === 'invalid_enum_value' ? `"${String(issue.received)}" must be one of ${list}` : ctx.defaultError,
-      }),
-    }),
-  );
-}
-
-export const domainName = (what: string) =>
-  parsed((v) => {
-    const d = normaliseDomain(v.trim());
-    if (!d) throw new Error(`"${v}" is not a valid ${what} (no wildcards, no trailing dot)`);
-    return d;
-  });
-
 /** A certificate or TLS name: "mail.contoso.com" or "*.contoso.com", but never a bare "*". */
 export const certName = parsed((v) => {
   const p = compileDomainPattern(v);
   if (p.kind === 'any') throw new Error(`"${v}" is too broad: use a name or "*.domain"`);
   return p;
 });
-
-export const flag = (dflt: boolean) => z.boolean({ invalid_type_error: 'expected true or false' }).default(dflt);
-export const count = (dflt: number) => z.number().int().positive().default(dflt);
-export const filePath = z.string().trim().min(1, 'a file path must not be empty');
-export const size = parsed(parseSize, 'string-or-number');
-export const duration = parsed((v) => {
-  const ms = parseDuration(v);
-  if (ms <= 0) throw new Error(`"${v}" must be longer than zero`);
-  return ms;
-}, 'string-or-number');
-/** A duration that may be 0 (off). */
-export const durationOrZero = parsed(parseDuration, 'string-or-number');
-export const port = (min: number) => z.number().int().min(min).max(65535);
-/**
- * A config section whose every key has a default, so the whole section may be left out. Use this
- * instead of `.default({})` on objects: zod 3 and zod 4 differ there (zod 4 needs `.prefault`).
- */
-export const section = <T extends z.ZodTypeAny>(schema: T) => schema.default({});
 
 export const CONNECTOR_TYPES = ['OnPremises', 'Partner'] as const;
 export const TLS_SETTINGS = ['EncryptionOnly', 'CertificateValidation', 'DomainValidation'] as const;
@@ -103,6 +45,10 @@ const limitsSchema = z
     maxMessagesPerConnection: count(50),
     idleTimeout: duration.default('60s'),
     greetingDelay: durationOrZero.default(0), // must stay below idleTimeout: see compile.ts
+    // Deadlines for a whole request, however slowly it trickles in (Postfix smtpd_per_request_deadline).
+    commandTimeout: duration.default('5m'),
+    dataTimeout: duration.default('10m'),
+    maxSessionDuration: duration.default('30m'),
   })
   .strict();
 
@@ -158,8 +104,25 @@ const precedenceSchema = z
     message: `must list each of ${ROUTE_CLASSES.join(', ')} exactly once`,
   });
 
+export const RECIPIENT_VALIDATION_MODES = ['None', 'List', 'Callout'] as const;
+
+/** EOP's Directory-Based Edge Blocking: unknown recipients refused at RCPT (config/recipient-validation.ts checks it). */
+const recipientValidationSchema = section(
+  z
+    .object({
+      mode: eopEnum(RECIPIENT_VALIDATION_MODES).default('None'),
+      list: filePath.nullable().default(null),
+      cache: duration.default('1h'),
+    })
+    .strict(),
+);
+
 const acceptedDomainSchema = z
-  .object({ domain: domainName('accepted domain'), type: eopEnum(ACCEPTED_DOMAIN_TYPES).default('Authoritative') })
+  .object({
+    domain: domainName('accepted domain'),
+    type: eopEnum(ACCEPTED_DOMAIN_TYPES).default('Authoritative'),
+    recipientValidation: recipientValidationSchema,
+  })
   .strict();
 
 const connectorCommon = {
@@ -186,6 +149,8 @@ const inboundSchema = z
     restrictDomainsToIPAddresses: flag(false),
     restrictDomainsToCertificate: flag(false),
     associatedAcceptedDomains: z.array(domainName('accepted domain')).default([]),
+    /** OnPremises only: its mail is Internal / Originating at the header trust boundary. */
+    treatMessagesAsInternal: flag(false),
   })
   .strict();
 

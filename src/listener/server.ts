@@ -92,6 +92,11 @@ export class Listener {
         // Read from the live model per connection: a reload applies to new sessions.
         greetingDelayMs: () => this.deps.getModel().server.limits.greetingDelayMs,
         onEarlyTalker: (e) => this.deps.log.info({ stage: 'listener', ...e }, 'early talker refused before the greeting'),
+        deadlines: () => {
+          const l = this.deps.getModel().server.limits;
+          return { commandMs: l.commandTimeoutMs, dataMs: l.dataTimeoutMs, sessionMs: l.maxSessionDurationMs };
+        },
+        onDeadline: (e) => this.deps.log.info({ stage: 'listener', ...e }, 'deadline exceeded, connection dropped'),
       });
       server.on('error', (err) => this.deps.log.error({ stage: 'listener', err: err.message }, 'listener error'));
       await new Promise<void>((resolve, reject) => {

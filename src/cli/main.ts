@@ -20,6 +20,10 @@ Commands:
                                   inspect and manage the mail queue of the config's spool.dir
                                   (through the running daemon, else on the files directly;
                                   \`sluice queue --help\` for details)
+  dkim   keygen --domain DOMAIN --selector SEL [--dir DIR] [--bits N] [--force]
+                                  write an RSA key for dkimSigning to DIR/DOMAIN.SEL.key
+                                  (default DIR certs/dkim, mode 0600, never overwritten
+                                  without --force) and print the DNS TXT record to publish
 
 Options:
   -c, --config FILE   configuration file (default: config/sluice.yaml)
@@ -34,6 +38,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   // Subcommands and positional ids: the queue tools parse their own arguments.
   if (command === 'queue') return (await import('./queue.js')).runQueue(rest);
+  if (command === 'dkim') return (await import('./dkim.js')).runDkim(rest);
   let values;
   try {
     ({ values } = parseArgs({

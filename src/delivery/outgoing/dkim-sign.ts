@@ -28,15 +28,15 @@ export class DkimSigner {
     const id = `${cacheKey}|${key.domain}|${key.selector}|${key.keyFile}`;
     const hit = this.cache.get(id);
     if (hit !== undefined) return hit;
-    const result = await dkimSign(open(), {
-      signingDomain: key.domain,
-      selector: key.selector,
-      privateKey: key.privateKeyPem,
+    // mailauth reads the keys from signatureData (its typings also list them at the top level, which it ignores).
+    const options = {
       canonicalization: 'relaxed/relaxed',
       algorithm: 'rsa-sha256',
-    });
-    const first = result.errors?.[0] as Error | undefined;
-    if (first) throw first;
+      signatureData: [{ signingDomain: key.domain, selector: key.selector, privateKey: key.privateKeyPem }],
+    } as unknown as Parameters<typeof dkimSign>[1];
+    const result = await dkimSign(open(), options);
+    const first = result.errors?.[0] as { error?: Error; message?: string } | undefined;
+    if (first) throw first instanceof Error ? first : new Error(first.error?.message ?? first.message ?? 'signing failed');
     if (!result.signatures.trim()) throw new Error('mailauth returned no signature');
     if (this.cache.size >= SIGNATURE_CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value as string);
     this.cache.set(id, result.signatures);

@@ -11,6 +11,7 @@ import { replyError, verdictError } from './replies.js';
 import { SluiceSmtpServer } from './connection.js';
 import { peerCertificateFacts } from './peer-cert.js';
 import { receiveMessage } from './receive.js';
+import { RecipientValidator } from './recipient-validation.js';
 import type { Spool } from '../queue/spool.js';
 import type { SpoolRecord } from '../queue/record.js';
 import type { Logger } from '../observe/log.js';
@@ -39,8 +40,11 @@ export class Listener {
   private readonly sessions = new Map<string, SessionState>();
   private readonly perIp = new Map<string, number>();
   private total = 0;
+  private readonly recipients: RecipientValidator;
 
-  constructor(private readonly deps: ListenerDeps) {}
+  constructor(private readonly deps: ListenerDeps) {
+    this.recipients = new RecipientValidator(deps.log);
+  }
 
   private options(model: Model): SMTPServerOptions {
     const { tls, limits, hostname } = model.server;
@@ -217,8 +221,24 @@ export class Listener {
       d.verdict.kind === 'accept' ? 'recipient accepted' : 'recipient refused',
     );
     if (d.verdict.kind !== 'accept') return cb(verdictError(d.verdict));
-    st.decisions.set(address, dsn ? { ...d, dsn } : d);
-    cb();
+    const keep = () => {
+      st.decisions.set(address, dsn ? { ...d, dsn } : d);
+      cb();
+    };
+    // Only after the relay policy accepted: an unauthorised session never causes a probe.
+    const validation = this.recipients.check(model, d.address ?? address, d.route);
+    if (!validation) return keep();
+    validation.then(
+      (v) => {
+        this.deps.log.info({ stage: 'policy', sessionId: session.id, rcpt: address, verdict: v.kind, reason: v.reason }, v.kind === 'accept' ? 'recipient validated' : 'recipient unknown');
+        if (v.kind === 'accept') keep();
+        else cb(verdictError(v));
+      },
+      (err: Error) => {
+        this.deps.log.error({ stage: 'policy', sessionId: session.id, rcpt: address, err: err.message }, 'recipient validation failed');
+        cb(replyError(451, '4.3.0', 'Recipient validation failed, try again later'));
+      },
+    );
   }
 
   private onData(stream: import('smtp-server').SMTPServerDataStream, session: SMTPServerSession, cb: (err?: Error | null, msg?: string) => void): void {

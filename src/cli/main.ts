@@ -20,6 +20,9 @@ Commands:
                                   inspect and manage the mail queue of the config's spool.dir
                                   (through the running daemon, else on the files directly;
                                   \`sluice queue --help\` for details)
+  quarantine list [--type T] [--sender A] [--recipient B] [--since 7d] [--json]
+         show ID | export ID | release ID [--recipient B ...] [--all] | delete ID
+                                  messages a filter held (\`sluice quarantine --help\`)
   dkim   keygen --domain DOMAIN --selector SEL [--dir DIR] [--bits N] [--force]
                                   write an RSA key for dkimSigning to DIR/DOMAIN.SEL.key
                                   (default DIR certs/dkim, mode 0600, never overwritten
@@ -38,6 +41,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   // Subcommands and positional ids: the queue tools parse their own arguments.
   if (command === 'queue') return (await import('./queue.js')).runQueue(rest);
+  if (command === 'quarantine') return (await import('./quarantine.js')).runQuarantine(rest);
   if (command === 'dkim') return (await import('./dkim.js')).runDkim(rest);
   let values;
   try {

@@ -38,6 +38,8 @@ export function checkTreatAsInternal(config: Config, report: Report): void {
 
 export function buildAcceptedDomain(d: Config['acceptedDomains'][number]): AcceptedDomain {
   const rv = d.recipientValidation;
+  // Left out when off, so a domain without validation compiles as it always did.
+  if (rv.mode === 'None') return { domain: d.domain, type: d.type };
   return {
     domain: d.domain,
     type: d.type,

@@ -101,6 +101,9 @@ describe('loading a config', () => {
       maxMessagesPerConnection: 50,
       idleTimeoutMs: 60_000,
       greetingDelayMs: 0,
+      commandTimeoutMs: 300_000,
+      dataTimeoutMs: 600_000,
+      maxSessionDurationMs: 1_800_000,
     });
     assert.deepEqual(model.server.tls.clientCa, []);
     assert.equal(model.server.tls.generateDevCertificates, false);

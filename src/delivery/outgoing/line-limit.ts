@@ -15,8 +15,14 @@ function foldLine(line: string, isFirst: boolean): string {
   if (line.length <= MAX_LINE_OCTETS) return line;
   const out: string[] = [];
   let rest = line;
-  // Never fold inside the field name of a field's first line.
-  let floor = isFirst ? Math.max(1, line.indexOf(':') + 1) : 1;
+  // Never fold inside the field name, nor in the blank right after the colon (an empty first line helps nobody).
+  let floor = 1;
+  if (isFirst) {
+    const colon = line.indexOf(':');
+    floor = colon + 1;
+    while (line[floor] === ' ' || line[floor] === '\t') floor++;
+    floor = Math.max(1, floor + 1);
+  }
   while (rest.length > MAX_LINE_OCTETS) {
     let cut = -1;
     for (let i = MAX_LINE_OCTETS; i >= floor; i--) {

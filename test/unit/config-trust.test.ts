@@ -67,3 +67,28 @@ describe('issue 9 trust keys', () => {
     assert.deepEqual([r.model?.server.limits.commandTimeoutMs, r.model?.server.limits.dataTimeoutMs, r.model?.server.limits.maxSessionDurationMs], [90_000, 1_200_000, 1_800_000]);
   });
 });
+
+describe('config/examples/protected-signing.yaml', () => {
+  test('loads without warnings once its DKIM key and recipient list exist', async () => {
+    const { loadConfigFileWithWarnings } = await import('../../src/config/load.js');
+    const { fileURLToPath } = await import('node:url');
+    const { mkdirSync } = await import('node:fs');
+    const example = fileURLToPath(new URL('../../../config/examples/protected-signing.yaml', import.meta.url));
+    const cwd = mkdtempSync(joinPath(tmpDir(), 'sluice-example-'));
+    mkdirSync(joinPath(cwd, 'certs/dkim'), { recursive: true });
+    mkdirSync(joinPath(cwd, 'config'));
+    writeTmp(joinPath(cwd, 'certs/dkim/contoso.com.selector1.key'), generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+    writeTmp(joinPath(cwd, 'config/valid-recipients.txt'), 'john@contoso.com\n');
+    const before = process.cwd();
+    process.chdir(cwd); // relative paths in a config are relative to the working directory
+    try {
+      const { model, warnings } = await loadConfigFileWithWarnings(example);
+      assert.deepEqual(warnings, []);
+      assert.equal(model.dkimSigning.length, 1);
+      assert.equal(model.acceptedDomains[0]?.recipientValidation?.mode, 'List');
+      assert.equal(model.inboundConnectors[0]?.treatMessagesAsInternal, true);
+    } finally {
+      process.chdir(before);
+    }
+  });
+});

@@ -12,6 +12,7 @@ import { SluiceSmtpServer } from './connection.js';
 import { peerCertificateFacts } from './peer-cert.js';
 import { receiveMessage } from './receive.js';
 import { RecipientValidator } from './recipient-validation.js';
+import { track } from '../observe/events.js';
 import type { Spool } from '../queue/spool.js';
 import type { SpoolRecord } from '../queue/record.js';
 import type { Logger } from '../observe/log.js';
@@ -246,8 +247,19 @@ export class Listener {
     validation.then(
       (v) => {
         this.deps.log.info({ stage: 'policy', sessionId: session.id, rcpt: address, verdict: v.kind, reason: v.reason }, v.kind === 'accept' ? 'recipient validated' : 'recipient unknown');
-        if (v.kind === 'accept') keep();
-        else cb(verdictError(v));
+        if (v.kind === 'accept') return keep();
+        track({
+          kind: 'REJECT',
+          queueId: null,
+          sessionId: session.id,
+          sender: mailFrom,
+          recipients: [address],
+          clientIp: session.remoteAddress,
+          inbound: st.cls.connector?.name ?? null,
+          reply: `${v.code} ${v.enhanced} ${v.text}`,
+          reason: v.reason,
+        });
+        cb(verdictError(v));
       },
       (err: Error) => {
         this.deps.log.error({ stage: 'policy', sessionId: session.id, rcpt: address, err: err.message }, 'recipient validation failed');

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BodyLineLimiter, foldHeaderBlock, MAX_LINE_OCTETS } from '../../src/delivery/outgoing/line-limit.js';
 import { fromDomain, joinFields, splitFields } from '../../src/delivery/outgoing/header-fields.js';
-import { outboundOrgHeaders } from '../../src/delivery/outgoing/org-headers.js';
+import { outboundOrgHeaders, withoutOrgHeaders } from '../../src/delivery/outgoing/org-headers.js';
 
 const lines = (text: string): string[] => text.split('\r\n').filter((l, i, all) => i < all.length - 1 || l !== '');
 const longest = (text: string): number => Math.max(...lines(text).map((l) => l.length));
@@ -91,3 +91,10 @@ const fromCases: [string, string | null][] = [
 for (const [block, expected] of fromCases) {
   test(`fromDomain reads ${JSON.stringify(block.trim())} as ${expected}`, () => assert.equal(fromDomain(splitFields(block)), expected));
 }
+
+test('a DSN returns the header block without organisation headers and the body untouched', () => {
+  const msg = Buffer.from(orgBlock + '\r\nX-MS-Exchange-Organization-AuthAs: in the body\r\n', 'latin1');
+  assert.equal(withoutOrgHeaders(msg).toString('latin1'), 'Received: from x\r\nSubject: hi\r\n\r\nX-MS-Exchange-Organization-AuthAs: in the body\r\n');
+  const clean = Buffer.from('Subject: hi\r\n\r\nbody\r\n');
+  assert.equal(withoutOrgHeaders(clean), clean);
+});

@@ -3,7 +3,7 @@
 // with cloudServicesMailEnabled (hybrid: the receiving server is our own Exchange) gets them as
 // X-MS-Exchange-CrossPremises-* headers, which it turns back into organisation headers; any other
 // destination gets neither kind. Pure, over raw fields.
-import { renameField, type RawField } from './header-fields.js';
+import { joinFields, renameField, splitFields, type RawField } from './header-fields.js';
 
 export const ORG_PREFIX = 'X-MS-Exchange-Organization-';
 export const CROSS_PREMISES_PREFIX = 'X-MS-Exchange-CrossPremises-';
@@ -21,4 +21,17 @@ export function outboundOrgHeaders(fields: readonly RawField[], cloudServicesMai
     else if (cloudServicesMailEnabled) out.push(renameField(f, CROSS_PREMISES_PREFIX + f.name.slice(ORG_PREFIX.length)));
   }
   return out;
+}
+
+/**
+ * A message (or its head) with the organisation and cross-premises headers of its header block
+ * removed: what a DSN may return to a sender, who is outside the boundary.
+ */
+export function withoutOrgHeaders(msg: Buffer): Buffer {
+  const end = msg.indexOf('\r\n\r\n');
+  const headEnd = end < 0 ? msg.length : end + 2;
+  const fields = splitFields(msg.subarray(0, headEnd).toString('latin1'));
+  const kept = outboundOrgHeaders(fields, false);
+  if (kept.length === fields.length) return msg;
+  return Buffer.concat([Buffer.from(joinFields(kept), 'latin1'), msg.subarray(headEnd)]);
 }

@@ -9,6 +9,7 @@ import type { Spool } from '../queue/spool.js';
 import { selectRoute } from '../routing/select-connector.js';
 import { normaliseDomain } from '../domain/match.js';
 import { renderDsn, type DsnRecipient } from './render-dsn.js';
+import { withoutOrgHeaders } from '../delivery/outgoing/org-headers.js';
 
 /** Headers beyond this are cut from a returned header block (Postfix's bounce_size_limit idea). */
 const HEADER_READ_LIMIT_BYTES = 256 * 1024;
@@ -18,10 +19,11 @@ const FULL_RETURN_LIMIT_BYTES = 10 * 1024 * 1024;
 async function readOriginal(spool: Spool, rec: SpoolRecord, full: boolean): Promise<{ headers: Buffer; full: Buffer | null }> {
   const size = rec.size + Buffer.byteLength(rec.headers ?? '', 'latin1');
   if (full && size <= FULL_RETURN_LIMIT_BYTES) {
-    const all = await spool.readHead(rec, size);
+    // The sender is outside the header trust boundary: no organisation headers go back to it.
+    const all = withoutOrgHeaders(await spool.readHead(rec, size));
     return { headers: headerBlock(all), full: all };
   }
-  return { headers: headerBlock(await spool.readHead(rec, HEADER_READ_LIMIT_BYTES)), full: null };
+  return { headers: headerBlock(withoutOrgHeaders(await spool.readHead(rec, HEADER_READ_LIMIT_BYTES))), full: null };
 }
 
 /** The header block up to (not including) the blank line that ends it. */

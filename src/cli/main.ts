@@ -30,6 +30,10 @@ Commands:
   quarantine list [--type T] [--sender A] [--recipient B] [--since 7d] [--json]
          show ID | export ID | release ID [--recipient B ...] [--all] | delete ID
                                   messages a filter held (\`sluice quarantine --help\`)
+  dkim   keygen --domain DOMAIN --selector SEL [--dir DIR] [--bits N] [--force]
+                                  write an RSA key for dkimSigning to DIR/DOMAIN.SEL.key
+                                  (default DIR certs/dkim, mode 0600, never overwritten
+                                  without --force) and print the DNS TXT record to publish
 
 Options:
   -c, --config FILE   configuration file (default: config/sluice.yaml)
@@ -47,6 +51,7 @@ export async function main(argv: string[]): Promise<number> {
   if (command === 'certs') return (await import('./certs.js')).runCerts(rest);
   if (command === 'schema') return (await import('./schema.js')).runSchema(rest);
   if (command === 'quarantine') return (await import('./quarantine.js')).runQuarantine(rest);
+  if (command === 'dkim') return (await import('./dkim.js')).runDkim(rest);
   let values;
   try {
     ({ values } = parseArgs({

@@ -10,6 +10,7 @@ import { compileSigning } from './sections/signing.js';
 import { compileContent } from './sections/content.js';
 import { compileRules } from './sections/rules.js';
 import { compileOperations } from './sections/operations.js';
+import { buildAcceptedDomain, checkRecipientValidation, checkTreatAsInternal } from './recipient-validation.js';
 
 export type KeyPath = readonly (string | number)[];
 export interface PathIssue {
@@ -154,7 +155,7 @@ function buildOutbound(c: OutboundConfig): OutboundConnector {
 
 function build(config: Config, source: string, sections: SectionModels): Model {
   const { server, delivery } = config;
-  const { idleTimeout, greetingDelay, ...limits } = server.limits;
+  const { idleTimeout, greetingDelay, commandTimeout, dataTimeout, maxSessionDuration, ...limits } = server.limits;
   return {
     source,
     server: {
@@ -166,7 +167,14 @@ function build(config: Config, source: string, sections: SectionModels): Model {
         clientCa: server.tls.clientCa.map(abs),
         generateDevCertificates: server.tls.generateDevCertificates,
       },
-      limits: { ...limits, idleTimeoutMs: idleTimeout, greetingDelayMs: greetingDelay },
+      limits: {
+        ...limits,
+        idleTimeoutMs: idleTimeout,
+        greetingDelayMs: greetingDelay,
+        commandTimeoutMs: commandTimeout,
+        dataTimeoutMs: dataTimeout,
+        maxSessionDurationMs: maxSessionDuration,
+      },
     },
     spool: { dir: abs(config.spool.dir) },
     dns: config.dns,
@@ -188,7 +196,7 @@ function build(config: Config, source: string, sections: SectionModels): Model {
     },
     routing: config.routing,
     organization: config.organization,
-    acceptedDomains: config.acceptedDomains,
+    acceptedDomains: config.acceptedDomains.map(buildAcceptedDomain),
     inboundConnectors: config.inboundConnectors.map(buildInbound),
     outboundConnectors: config.outboundConnectors.map(buildOutbound),
     ...sections,
@@ -217,6 +225,8 @@ export function compileConfig(config: Config, source: string): CompileResult {
   checkLimits(config, report);
   checkDelivery(config, report);
   checkDirectSend(config, warn);
+  checkRecipientValidation(config, report, warn);
+  checkTreatAsInternal(config, report);
   // Each feature section checks and compiles its own keys (config/sections/).
   const sections: SectionModels = {
     ...compilePipeline(config, report, warn),

@@ -39,6 +39,10 @@ const limitsSchema = z
     maxMessagesPerConnection: count(50).describe('Most messages in one SMTP session.'),
     idleTimeout: duration.prefault('60s').describe('Close a session silent this long, e.g. 60s.'),
     greetingDelay: durationOrZero.default(0).describe('Wait this long before the 220 greeting (0 = off); must be shorter than idleTimeout.'), // see compile.ts
+    // Deadlines for a whole request, however slowly it trickles in (Postfix smtpd_per_request_deadline).
+    commandTimeout: duration.prefault('5m').describe('Longest one command may take to arrive, however slowly it trickles in; then 421 4.4.2.'),
+    dataTimeout: duration.prefault('10m').describe('Longest the message data may take to arrive; then 421 4.4.2.'),
+    maxSessionDuration: duration.prefault('30m').describe('Longest one SMTP session may last; then 421 4.4.2.'),
   })
   .strict();
 
@@ -102,12 +106,26 @@ const precedenceSchema = z
   })
   .describe('Order of the route classes exact, allAcceptedDomains and wildcard, each listed once.');
 
+export const RECIPIENT_VALIDATION_MODES = ['None', 'List', 'Callout'] as const;
+
+/** EOP's Directory-Based Edge Blocking: unknown recipients refused at RCPT (config/recipient-validation.ts checks it). */
+const recipientValidationSchema = section(
+  z
+    .object({
+      mode: eopEnum(RECIPIENT_VALIDATION_MODES).default('None'),
+      list: filePath.nullable().default(null),
+      cache: duration.prefault('1h'),
+    })
+    .strict(),
+);
+
 const acceptedDomainSchema = z
   .object({
     domain: domainName('accepted domain').describe('The domain, exactly (no wildcards): subdomains are accepted only if listed.'),
     type: eopEnum(ACCEPTED_DOMAIN_TYPES)
       .default('Authoritative')
       .describe('Authoritative (all recipients are here) or InternalRelay (unknown recipients go on by MX).'),
+    recipientValidation: recipientValidationSchema,
   })
   .strict();
 
@@ -146,6 +164,8 @@ const inboundSchema = z
     efSkipLastIP: flag(false).describe('Enhanced filtering: judge the IP before the last hop in the Received: chain.'),
     efSkipIPs: z.array(parsed(compileIpRule)).default([]).describe('Enhanced filtering: hops to skip in the Received: chain (IPs, CIDR, ranges).'),
     efUsers: z.array(parsed(recipientAddress)).default([]).describe('Enhanced filtering applies only to these recipients (empty = all).'),
+    /** OnPremises only: its mail is Internal / Originating at the header trust boundary. */
+    treatMessagesAsInternal: flag(false).describe('OnPremises only: mark its mail Internal / Originating at the header trust boundary.'),
   })
   .strict();
 

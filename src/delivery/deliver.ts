@@ -13,6 +13,7 @@ import { HostHealth } from './host-health.js';
 import { targetKey, type Pools } from './pools.js';
 import type { SmtpError } from './connection.js';
 import { windowOf, type DestinationGroup } from './destinations.js';
+import { OutgoingMessages } from './outgoing/outgoing.js';
 
 export interface RcptOutcome {
   address: string;
@@ -44,6 +45,8 @@ export class Deliverer {
   /** Destination key → the host keys its last attempt resolved to, kept while any of them failed. */
   private readonly lastTargets = new Map<string, string[]>();
   private deliveries = 0;
+  /** Header boundary, line limits and DKIM signing of what leaves (outgoing/). */
+  private readonly outgoing: OutgoingMessages;
 
   constructor(
     private readonly pools: Pools,
@@ -52,6 +55,7 @@ export class Deliverer {
     private readonly log?: Logger,
   ) {
     this.health = new HostHealth(() => this.getModel().delivery.hostDownMs);
+    this.outgoing = new OutgoingMessages(log);
   }
 
   /**
@@ -109,13 +113,14 @@ export class Deliverer {
       return g.rcpts.map((address) => ({ address, outcome: resolved, connector: g.connector.name, host: null }));
     }
     const targets = resolved.hosts;
+    const outgoing = this.outgoing.body(model, record, g.connector, body);
     let remaining = g.rcpts;
     let anyDown = false;
     const done: RcptOutcome[] = [];
     for (let i = 0; i < targets.length && remaining.length; i++) {
       const target = targets[i]!;
       const lastHost = i === targets.length - 1;
-      const results = await this.attempt(record, body, g, target, remaining);
+      const results = await this.attempt(record, outgoing, g, target, remaining);
       anyDown = this.noteHealth(g.connector, target, results) || anyDown;
       const next: string[] = [];
       for (const [address, res] of results) {

@@ -38,9 +38,20 @@ export interface SmartHost {
   readonly port: number | null;
 }
 
+export type RecipientValidationMode = 'None' | 'List' | 'Callout';
+
+export interface RecipientValidation {
+  readonly mode: RecipientValidationMode;
+  /** Absolute path of the valid-address list (mode List). */
+  readonly list: string | null;
+  readonly cacheMs: number;
+}
+
 export interface AcceptedDomain {
   readonly domain: string;
   readonly type: AcceptedDomainType;
+  /** Left out (hand-built models) = mode None. */
+  readonly recipientValidation?: RecipientValidation;
 }
 
 export interface InboundConnector {
@@ -56,6 +67,8 @@ export interface InboundConnector {
   /** Lower-case ASCII domains; empty = applies to every accepted domain. */
   readonly associatedAcceptedDomains: readonly string[];
   readonly cloudServicesMailEnabled: boolean;
+  /** OnPremises only: stamp its mail Internal / Originating (header trust boundary). Left out = false. */
+  readonly treatMessagesAsInternal?: boolean;
   readonly comment: string;
   /** Enhanced filtering: judge the IP before the last hop (the gateway in front of Sluice). */
   readonly efSkipLastIP: boolean;
@@ -99,6 +112,12 @@ export interface ServerLimits {
   readonly idleTimeoutMs: number;
   /** Pause before the 220; a client that talks during it gets 421 (0 = greet at once, no check). */
   readonly greetingDelayMs: number;
+  /** One command line, from the reply before it to its CRLF, however slowly it trickles in. */
+  readonly commandTimeoutMs: number;
+  /** The message, from the 354 to the final dot. */
+  readonly dataTimeoutMs: number;
+  /** The whole connection. */
+  readonly maxSessionDurationMs: number;
 }
 
 export interface DeliveryTimeouts {

@@ -5,8 +5,9 @@ import type { Filter, FilterFactory } from './contract.js';
 import type { Model } from '../domain/model.js';
 import { connectionFilterFactory } from './connection-filter.js';
 import { senderAuthenticationFactory } from './sender-auth.js';
+import { headerTrustFilters } from './header-trust.js';
 
-export const FILTER_FACTORIES: readonly FilterFactory[] = [connectionFilterFactory, senderAuthenticationFactory];
+export const FILTER_FACTORIES: readonly FilterFactory[] = [connectionFilterFactory, senderAuthenticationFactory, headerTrustFilters];
 
 export function buildFilters(model: Model, factories: readonly FilterFactory[] = FILTER_FACTORIES): Filter[] {
   return factories.flatMap((f) => f(model));

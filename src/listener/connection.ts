@@ -4,7 +4,9 @@
 //    sent as they are, where smtp-server would put its own default code in front ("550 5.1.1 5.7.64 …");
 //  - the greeting waits `greetingDelayMs()` (server.limits.greetingDelay, read per connection so a
 //    reload applies to the next session) instead of smtp-server's fixed 100 ms, and a client that
-//    talks during the pause is reported before smtp-server refuses it.
+//    talks during the pause is reported before smtp-server refuses it;
+//  - request deadlines (request-deadline.ts): a command line, the message and the whole session
+//    each have a bound however slowly the bytes trickle in, which smtp-server's idle timer lacks.
 // They override internals of smtp-server 3.21.6, which package.json pins exactly; the tests in
 // test/integration/listener-wire.test.ts fail if an override stops taking effect.
 import type net from 'node:net';
@@ -12,6 +14,7 @@ import type tls from 'node:tls';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { SMTPConnection, type SMTPConnectionOptions } from 'smtp-server/lib/smtp-connection.js';
 import { carriesEnhancedCode } from './replies.js';
+import { RequestDeadline, type Deadlines, type DeadlineKind } from './request-deadline.js';
 
 type Socket = net.Socket | tls.TLSSocket;
 
@@ -26,19 +29,49 @@ export interface ConnectionSettings {
   greetingDelayMs: () => number;
   /** Called once per connection that sends a line before the 220; smtp-server then answers 421. */
   onEarlyTalker?: (e: EarlyTalker) => void;
+  /** Read per connection, like greetingDelayMs. */
+  deadlines?: () => Deadlines;
+  onDeadline?: (e: { ip: string; kind: DeadlineKind; limitMs: number }) => void;
 }
 
 const COMMAND_LOG_CHARS = 16;
 
 export class SluiceConnection extends SMTPConnection {
+  private deadline: RequestDeadline | null = null;
+
   constructor(
     server: SMTPServer,
     socket: Socket,
     options: SMTPConnectionOptions | null | undefined,
     private readonly greetingDelayMs: number,
     private readonly onEarlyTalker: ConnectionSettings['onEarlyTalker'],
+    deadlines?: Deadlines,
+    onDeadline?: ConnectionSettings['onDeadline'],
   ) {
     super(server, socket, options);
+    if (deadlines) {
+      this.deadline = new RequestDeadline(deadlines, {
+        // The client owes us nothing while a hook or onData is still deciding: wait for it.
+        clientOwesInput: () => !this._handlerPending && !(this._dataStream && this._parser && !this._parser._dataMode),
+        expire: (kind, limitMs) => {
+          if (this._closing) return;
+          onDeadline?.({ ip: this.remoteAddress, kind, limitMs });
+          this.send(421, `4.4.2 ${this.name} Error: timeout exceeded`);
+          this.close();
+        },
+      });
+      this.deadline.startSession();
+    }
+  }
+
+  override handler_DATA(command: Buffer, callback: () => void): void {
+    super.handler_DATA(command, callback);
+    if (this._dataStream) this.deadline?.arm('data');
+  }
+
+  override _onClose(): void {
+    this.deadline?.stop();
+    super._onClose();
   }
 
   /** smtp-server's init() (3.21.6) with its fixed 100 ms early-talker pause replaced by ours. */
@@ -70,6 +103,8 @@ export class SluiceConnection extends SMTPConnection {
 
   override send(code: number, data?: string | string[] | null, context?: string | false): void {
     super.send(code, data, carriesEnhancedCode(data) ? false : context);
+    // Every reply hands the turn to the client; the 354 is followed by the data deadline (handler_DATA).
+    if (code !== 354 && !this._closing) this.deadline?.arm('command');
   }
 }
 
@@ -83,8 +118,8 @@ export class SluiceSmtpServer extends SMTPServer {
 
   /** smtp-server's connect() (3.21.6), constructing our connection class. */
   override connect(socket: Socket, socketOptions?: SMTPConnectionOptions | null): void {
-    const { greetingDelayMs, onEarlyTalker } = this.connectionSettings;
-    const connection = new SluiceConnection(this, socket, socketOptions, greetingDelayMs(), onEarlyTalker);
+    const { greetingDelayMs, onEarlyTalker, deadlines, onDeadline } = this.connectionSettings;
+    const connection = new SluiceConnection(this, socket, socketOptions, greetingDelayMs(), onEarlyTalker, deadlines?.(), onDeadline);
     this.connections.add(connection);
     connection.on('error', (err: Error) => this._onError(err));
     connection.on('connect', (data: Parameters<SMTPServer['_onClientConnect']>[0]) => this._onClientConnect(data));

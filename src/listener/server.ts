@@ -11,6 +11,8 @@ import { replyError, verdictError } from './replies.js';
 import { SluiceSmtpServer } from './connection.js';
 import { peerCertificateFacts } from './peer-cert.js';
 import { receiveMessage } from './receive.js';
+import { RecipientValidator } from './recipient-validation.js';
+import { track } from '../observe/events.js';
 import type { Spool } from '../queue/spool.js';
 import type { SpoolRecord } from '../queue/record.js';
 import type { Logger } from '../observe/log.js';
@@ -47,8 +49,11 @@ export class Listener {
   private readonly sessions = new Map<string, SessionState>();
   private readonly perIp = new Map<string, number>();
   private total = 0;
+  private readonly recipients: RecipientValidator;
 
-  constructor(private readonly deps: ListenerDeps) {}
+  constructor(private readonly deps: ListenerDeps) {
+    this.recipients = new RecipientValidator(deps.log);
+  }
 
   private options(model: Model): SMTPServerOptions {
     const { tls, limits, hostname } = model.server;
@@ -100,6 +105,11 @@ export class Listener {
         // Read from the live model per connection: a reload applies to new sessions.
         greetingDelayMs: () => this.deps.getModel().server.limits.greetingDelayMs,
         onEarlyTalker: (e) => this.deps.log.info({ stage: 'listener', ...e }, 'early talker refused before the greeting'),
+        deadlines: () => {
+          const l = this.deps.getModel().server.limits;
+          return { commandMs: l.commandTimeoutMs, dataMs: l.dataTimeoutMs, sessionMs: l.maxSessionDurationMs };
+        },
+        onDeadline: (e) => this.deps.log.info({ stage: 'listener', ...e }, 'deadline exceeded, connection dropped'),
       });
       server.on('error', (err) => this.deps.log.error({ stage: 'listener', err: err.message }, 'listener error'));
       await new Promise<void>((resolve, reject) => {
@@ -227,8 +237,35 @@ export class Listener {
       d.verdict.kind === 'accept' ? 'recipient accepted' : 'recipient refused',
     );
     if (d.verdict.kind !== 'accept') return cb(verdictError(d.verdict));
-    st.decisions.set(address, dsn ? { ...d, dsn } : d);
-    cb();
+    const keep = () => {
+      st.decisions.set(address, dsn ? { ...d, dsn } : d);
+      cb();
+    };
+    // Only after the relay policy accepted: an unauthorised session never causes a probe.
+    const validation = this.recipients.check(model, d.address ?? address, d.route);
+    if (!validation) return keep();
+    validation.then(
+      (v) => {
+        this.deps.log.info({ stage: 'policy', sessionId: session.id, rcpt: address, verdict: v.kind, reason: v.reason }, v.kind === 'accept' ? 'recipient validated' : 'recipient unknown');
+        if (v.kind === 'accept') return keep();
+        track({
+          kind: 'REJECT',
+          queueId: null,
+          sessionId: session.id,
+          sender: mailFrom,
+          recipients: [address],
+          clientIp: session.remoteAddress,
+          inbound: st.cls.connector?.name ?? null,
+          reply: `${v.code} ${v.enhanced} ${v.text}`,
+          reason: v.reason,
+        });
+        cb(verdictError(v));
+      },
+      (err: Error) => {
+        this.deps.log.error({ stage: 'policy', sessionId: session.id, rcpt: address, err: err.message }, 'recipient validation failed');
+        cb(replyError(451, '4.3.0', 'Recipient validation failed, try again later'));
+      },
+    );
   }
 
   private onData(stream: import('smtp-server').SMTPServerDataStream, session: SMTPServerSession, cb: (err?: Error | null, msg?: string) => void): void {

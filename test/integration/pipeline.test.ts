@@ -12,6 +12,12 @@ import { startInProcess, type InProcessSluice } from '../helpers/daemon-inproc.j
 import { runCli } from '../helpers/sluice.js';
 import { RawSmtp } from '../helpers/raw-smtp.js';
 import type { Filter, FilterVerdict } from '../../src/filters/contract.js';
+import { addSink, type TrackingEvent } from '../../src/observe/events.js';
+
+// The daemon runs in this process, so its tracking events reach a sink registered here.
+const events: TrackingEvent[] = [];
+addSink((e) => void events.push(e));
+const eventsOf = (kind: string, queueId: string) => events.filter((e) => e.kind === kind && e.queueId === queueId);
 
 type Mode = 'accept' | 'slow' | 'throw' | 'reject' | 'delete' | 'edit' | 'quarantine' | 'quarantine-one';
 const state: { mode: Mode; calls: number; clockOffsetMs: number; connect: 'accept' | 'block' | 'throw'; connectCalls: number } = {
@@ -202,7 +208,8 @@ describe('protection pipeline over SMTP', () => {
     state.mode = 'delete';
     const r = await sendOne('dropped');
     assert.match(r.response, /^250 /);
-    await sluice.waitForLog((l) => l.msg === 'message dropped' && l.reason === 'test delete');
+    const dropped = await sluice.waitForLog((l) => l.msg === 'message dropped' && l.reason === 'test delete');
+    assert.equal(eventsOf('DROP', String(dropped.queueId)).length, 1, 'one DROP event');
     state.mode = 'accept';
     await barrier('after delete');
     assert.ok(!subjects().includes('dropped'));
@@ -251,6 +258,8 @@ describe('quarantine over SMTP and the quarantine tools', () => {
     assert.equal(item!.id, id);
     assert.deepEqual([item!.type, item!.reason, item!.sender, item!.recipients], ['Malware', 'Eicar-Test-Signature', 'sender@fabrikam.com', ['user@contoso.com']]);
     assert.ok(Math.abs(Date.parse(item!.receivedAt) - Date.now()) < 60_000);
+    assert.deepEqual(eventsOf('FILTER', id).map((e) => [e.filter?.name, e.filter?.verdict]), [['test-scanner', 'quarantine']]);
+    assert.deepEqual(eventsOf('QUARANTINE', id).map((e) => [e.quarantineType, e.reason]), [['Malware', 'Eicar-Test-Signature']]);
     assert.deepEqual(await held('--type', 'Spam'), []);
     assert.deepEqual(await held('--sender', 'nobody@fabrikam.com'), []);
     assert.equal((await held('--recipient', 'user@contoso.com', '--since', '1h')).length, 1);
@@ -268,6 +277,7 @@ describe('quarantine over SMTP and the quarantine tools', () => {
     assert.equal(rel.code, 0, rel.stderr);
     assert.match(rel.stdout, /released \w+ to user@contoso.com \[via the running daemon\]/);
     await host.waitFor(before + 1);
+    assert.deepEqual(eventsOf('RELEASE', id).map((e) => e.recipients), [['user@contoso.com']]);
     const again = await quarantineCli('release', id);
     assert.equal(again.code, 1, 'a second release finds nothing');
     await barrier('after release');
@@ -320,5 +330,6 @@ describe('quarantine over SMTP and the quarantine tools', () => {
       state.clockOffsetMs = 0;
     }
     assert.deepEqual(await held(), []);
+    assert.equal(eventsOf('EXPIRE', id).length, 1);
   });
 });

@@ -1,0 +1,100 @@
+// Where a message leaves Sluice: header lines folded to 998 octets, long body lines broken,
+// organisation headers removed or turned into cross-premises headers. Tables over the pure parts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BodyLineLimiter, foldHeaderBlock, MAX_LINE_OCTETS } from '../../src/delivery/outgoing/line-limit.js';
+import { fromDomain, joinFields, splitFields } from '../../src/delivery/outgoing/header-fields.js';
+import { outboundOrgHeaders, withoutOrgHeaders } from '../../src/delivery/outgoing/org-headers.js';
+
+const lines = (text: string): string[] => text.split('\r\n').filter((l, i, all) => i < all.length - 1 || l !== '');
+const longest = (text: string): number => Math.max(...lines(text).map((l) => l.length));
+/** RFC 5322 unfolding: a CRLF followed by whitespace is removed. */
+const unfold = (text: string): string => text.replace(/\r\n(?=[ \t])/g, '');
+
+const words = (n: number): string => Array.from({ length: n }, (_, i) => `word${i}`).join(' ');
+
+const foldCases: { name: string; block: string; unchanged?: boolean }[] = [
+  { name: 'leaves a block of short lines byte for byte', block: 'Subject: hi\r\nTo: a@b.c\r\n', unchanged: true },
+  { name: 'leaves a line of exactly 998 octets alone', block: `X-A: ${'a'.repeat(MAX_LINE_OCTETS - 5)}\r\n`, unchanged: true },
+  { name: 'folds a 2000-octet line of words at whitespace', block: `Subject: ${words(300)}\r\nTo: a@b.c\r\n` },
+  { name: 'folds a long continuation line', block: `Subject: short\r\n ${words(300)}\r\n` },
+  { name: 'breaks a 3000-octet run without whitespace as a continuation', block: `X-Blob: ${'z'.repeat(3000)}\r\n` },
+];
+
+for (const c of foldCases) {
+  test(`foldHeaderBlock ${c.name}`, () => {
+    const out = foldHeaderBlock(c.block);
+    if (c.unchanged) return assert.equal(out, c.block);
+    assert.ok(longest(out) <= MAX_LINE_OCTETS, `longest line ${longest(out)}`);
+    // Folding adds no field: every new line is a continuation.
+    assert.equal(splitFields(out).length, splitFields(c.block).length);
+    if (/z{100}/.test(c.block)) assert.equal(unfold(out).replace(/ /g, ''), unfold(c.block).replace(/ /g, ''));
+    else assert.equal(unfold(out), unfold(c.block));
+  });
+}
+
+test('a folded line never starts a new field, even when the text after the cut looks like one', () => {
+  const block = `Subject: ${'a '.repeat(495)}Bcc: victim@example.org ${words(100)}\r\n`;
+  const out = foldHeaderBlock(block);
+  assert.ok(lines(out).slice(1).every((l) => l.startsWith(' ') || l.startsWith('\t')));
+  assert.deepEqual(splitFields(out).map((f) => f.name), ['Subject']);
+});
+
+const limit = (chunks: string[]): string => {
+  const l = new BodyLineLimiter();
+  return Buffer.concat(chunks.flatMap((c) => l.push(Buffer.from(c, 'latin1')))).toString('latin1');
+};
+
+const bodyCases: { name: string; chunks: string[]; expected: string }[] = [
+  { name: 'passes short lines through', chunks: ['hello\r\nworld\r\n'], expected: 'hello\r\nworld\r\n' },
+  { name: 'keeps a 998-octet line whole', chunks: ['a'.repeat(998) + '\r\n'], expected: 'a'.repeat(998) + '\r\n' },
+  { name: 'breaks a 999-octet line with CRLF SP', chunks: ['a'.repeat(999) + '\r\n'], expected: 'a'.repeat(998) + '\r\n a\r\n' },
+  { name: 'counts across chunk boundaries', chunks: ['a'.repeat(500), 'a'.repeat(500) + '\r', '\n'], expected: 'a'.repeat(998) + '\r\n aa\r\n' },
+  { name: 'does not count the CR of a CRLF split over two chunks', chunks: ['a'.repeat(998) + '\r', '\nb\r\n'], expected: 'a'.repeat(998) + '\r\nb\r\n' },
+];
+for (const c of bodyCases) {
+  test(`BodyLineLimiter ${c.name}`, () => assert.equal(limit(c.chunks), c.expected));
+}
+
+test('BodyLineLimiter leaves no line over 998 octets in a 5000-octet line', () => {
+  const out = limit(['x'.repeat(5000) + '\r\nend\r\n']);
+  assert.ok(longest(out) <= MAX_LINE_OCTETS);
+  assert.equal(out.replace(/\r\n /g, ''), 'x'.repeat(5000) + '\r\nend\r\n');
+});
+
+const orgBlock =
+  'Received: from x\r\n' +
+  'X-MS-Exchange-Organization-AuthAs: Internal\r\n' +
+  'x-ms-exchange-organization-scl: 1\r\n' +
+  'X-MS-Exchange-CrossPremises-AuthAs: Internal\r\n' +
+  'Subject: hi\r\n';
+
+test('without cloudServicesMailEnabled organisation and cross-premises headers are removed at the boundary', () => {
+  const out = joinFields(outboundOrgHeaders(splitFields(orgBlock), false));
+  assert.equal(out, 'Received: from x\r\nSubject: hi\r\n');
+});
+
+test('with cloudServicesMailEnabled organisation headers become cross-premises headers, values kept', () => {
+  const out = joinFields(outboundOrgHeaders(splitFields(orgBlock), true));
+  assert.equal(
+    out,
+    'Received: from x\r\nX-MS-Exchange-CrossPremises-AuthAs: Internal\r\nX-MS-Exchange-CrossPremises-scl: 1\r\nSubject: hi\r\n',
+  );
+});
+
+const fromCases: [string, string | null][] = [
+  ['From: Ann <ann@Contoso.COM>\r\n', 'contoso.com'],
+  ['From: ann@contoso.com\r\n', 'contoso.com'],
+  ['From: "A, B" (comment) <a@fabrikam.com>\r\n', 'fabrikam.com'],
+  ['Subject: none\r\n', null],
+];
+for (const [block, expected] of fromCases) {
+  test(`fromDomain reads ${JSON.stringify(block.trim())} as ${expected}`, () => assert.equal(fromDomain(splitFields(block)), expected));
+}
+
+test('a DSN returns the header block without organisation headers and the body untouched', () => {
+  const msg = Buffer.from(orgBlock + '\r\nX-MS-Exchange-Organization-AuthAs: in the body\r\n', 'latin1');
+  assert.equal(withoutOrgHeaders(msg).toString('latin1'), 'Received: from x\r\nSubject: hi\r\n\r\nX-MS-Exchange-Organization-AuthAs: in the body\r\n');
+  const clean = Buffer.from('Subject: hi\r\n\r\nbody\r\n');
+  assert.equal(withoutOrgHeaders(clean), clean);
+});

@@ -3,8 +3,15 @@
 // stage (contract.ts STAGES), so the order of this list does not matter.
 import type { Filter, FilterFactory } from './contract.js';
 import type { Model } from '../domain/model.js';
+import { malwareFilters } from './malware.js';
+import { fileTypesFilters } from './file-types.js';
+import { spamFilters } from './spam.js';
 
-export const FILTER_FACTORIES: readonly FilterFactory[] = [];
+export const FILTER_FACTORIES: readonly FilterFactory[] = [
+  malwareFilters,
+  fileTypesFilters,
+  spamFilters,
+];
 
 export function buildFilters(model: Model, factories: readonly FilterFactory[] = FILTER_FACTORIES): Filter[] {
   return factories.flatMap((f) => f(model));

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Makes sure the real peers the integration tests talk to are installed (Debian packages):
-// swaks (client), postfix (on-prem server, smtp-sink/smtp-source), dnsmasq (MX records), openssl.
+// swaks (client), postfix (on-prem server, smtp-sink/smtp-source), dnsmasq (MX records), openssl,
+// clamd and rspamd (content filters; started by the tests, no service or freshclam needed).
 // As root with apt-get it installs what is missing; otherwise it stops at once with the exact line.
 import { execFileSync, spawnSync } from 'node:child_process';
 
@@ -10,6 +11,8 @@ const NEEDED = [
   { bin: 'smtp-sink', pkg: 'postfix' },
   { bin: 'dnsmasq', pkg: 'dnsmasq-base' },
   { bin: 'openssl', pkg: 'openssl' },
+  { bin: 'clamd', pkg: 'clamav-daemon' },
+  { bin: 'rspamd', pkg: 'rspamd' },
 ];
 
 const PATH = `${process.env.PATH ?? ''}:/usr/sbin:/sbin`;

@@ -13,7 +13,9 @@ export interface EngineProcess {
 }
 
 export function spawnEngine(cmd: string, args: string[]): EngineProcess {
-  const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Debian puts clamd in /usr/sbin, which a non-root PATH often lacks.
+  const env = { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` };
+  const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   const keep = (c: string) => {
     out = (out + c).slice(-20_000);

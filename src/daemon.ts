@@ -13,6 +13,8 @@ import { Pools } from './delivery/pools.js';
 import { makeResolver } from './delivery/hosts.js';
 import { Listener } from './listener/server.js';
 import { ControlServer } from './queue/control.js';
+import { Pipeline } from './filters/pipeline.js';
+import type { FilterFactory } from './filters/contract.js';
 
 const RELOAD_DEBOUNCE_MS = 200;
 /** How long a stop waits for deliveries in flight before it cuts them (they are deferred, not lost). */
@@ -25,7 +27,12 @@ export interface Daemon {
   addresses: { host: string; port: number }[];
 }
 
-export async function startDaemon(configFile: string, log: Logger = createLogger()): Promise<Daemon> {
+export interface DaemonOptions {
+  /** Test-only hook: the filters' factories instead of the registry's (filters/registry.ts). */
+  filterFactories?: readonly FilterFactory[];
+}
+
+export async function startDaemon(configFile: string, log: Logger = createLogger(), opts: DaemonOptions = {}): Promise<Daemon> {
   // A warning never stops a config; it is logged at every (re)load like `sluice check` prints it.
   const loadConfigFile = async (file: string): Promise<Model> => {
     const { model, warnings } = await loadConfigFileWithWarnings(file);
@@ -49,7 +56,8 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
   await spool.open(); // the lock: a second daemon on this spool stops here (E_SPOOL_LOCKED)
   const pools = new Pools(() => model.server.hostname, log, () => model.delivery.timeouts);
   const queue = new QueueManager(spool, new Deliverer(pools, getModel, () => resolver, log), getModel, log);
-  const listener = new Listener({ getModel, spool, log, onQueued: (r) => queue.enqueue(r) });
+  const pipeline = new Pipeline({ getModel, log, ...(opts.filterFactories ? { factories: opts.filterFactories } : {}) });
+  const listener = new Listener({ getModel, spool, log, onQueued: (r) => queue.enqueue(r), pipeline });
   const control = new ControlServer(spool, queue, log);
   let addresses: { host: string; port: number }[];
   try {

@@ -15,6 +15,8 @@ import { Listener } from './listener/server.js';
 import { ControlServer } from './queue/control.js';
 import { Pipeline } from './filters/pipeline.js';
 import type { FilterFactory } from './filters/contract.js';
+import { Quarantine } from './queue/quarantine.js';
+import { routeOf } from './routing/route-of.js';
 
 const RELOAD_DEBOUNCE_MS = 200;
 /** How long a stop waits for deliveries in flight before it cuts them (they are deferred, not lost). */
@@ -30,6 +32,9 @@ export interface Daemon {
 export interface DaemonOptions {
   /** Test-only hook: the filters' factories instead of the registry's (filters/registry.ts). */
   filterFactories?: readonly FilterFactory[];
+  /** Test-only: the quarantine's clock and sweep interval (retention tests without waiting days). */
+  quarantineClock?: () => number;
+  quarantineSweepMs?: number;
 }
 
 export async function startDaemon(configFile: string, log: Logger = createLogger(), opts: DaemonOptions = {}): Promise<Daemon> {
@@ -58,7 +63,14 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
   const queue = new QueueManager(spool, new Deliverer(pools, getModel, () => resolver, log), getModel, log);
   const pipeline = new Pipeline({ getModel, log, ...(opts.filterFactories ? { factories: opts.filterFactories } : {}) });
   const listener = new Listener({ getModel, spool, log, onQueued: (r) => queue.enqueue(r), pipeline });
-  const control = new ControlServer(spool, queue, log);
+  const quarantine = new Quarantine({
+    spool,
+    log,
+    routeOf: (address) => routeOf(model, address),
+    enqueue: (r) => queue.enqueue(r),
+    ...(opts.quarantineClock ? { now: opts.quarantineClock } : {}),
+  });
+  const control = new ControlServer(spool, queue, log, quarantine);
   let addresses: { host: string; port: number }[];
   try {
     // Recover before accepting: a message committed during recovery would otherwise be seen twice.
@@ -76,6 +88,7 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
     throw err;
   }
   queue.start();
+  quarantine.start(opts.quarantineSweepMs);
   log.info({ stage: 'start', config: model.source, listen: addresses, spool: model.spool.dir }, 'sluice started');
 
   const reload = async (): Promise<boolean> => {
@@ -122,6 +135,7 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
       await draining;
     }
     await control.close();
+    await quarantine.stop();
     pools.closeAll();
     await spool.close();
     log.info({ stage: 'stop' }, 'stopped; spool kept');

@@ -7,7 +7,7 @@
 import type { Model } from '../domain/model.js';
 import type { Logger } from '../observe/log.js';
 import { track } from '../observe/events.js';
-import { selectRoute } from '../routing/select-connector.js';
+import { routeOf } from '../routing/route-of.js';
 import { STAGES, type ContentContext, type EnvelopeView, type Filter, type FilterContext, type FilterFactory, type FilterVerdict, type MessageView, type PipelineFacts, type SessionView } from './contract.js';
 import { FILTER_FACTORIES, buildFilters } from './registry.js';
 import { applyVerdict, emptyFacts, initialPlan, type Plan, type PlanRefusal, type RcptPlan } from './plan.js';
@@ -100,11 +100,7 @@ export class Pipeline {
 
   private routeOf() {
     const model = this.opts.getModel();
-    return (address: string): RcptPlan['route'] => {
-      const domain = address.slice(address.lastIndexOf('@') + 1);
-      const r = selectRoute(model, domain);
-      return { kind: r.kind, connector: r.kind === 'connector' ? r.connector.name : null, rule: r.rule };
-    };
+    return (address: string): RcptPlan['route'] => routeOf(model, address);
   }
 
   private async run(

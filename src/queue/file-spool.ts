@@ -196,6 +196,10 @@ export class FileSpool implements Spool {
     );
   }
 
+  received(record: SpoolRecord, area?: SpoolArea): Readable {
+    return record.size > 0 ? createReadStream(this.msgPath(record.id, area), { start: 0, end: record.size - 1 }) : Readable.from([]);
+  }
+
   async readHead(record: SpoolRecord, maxBytes: number, area?: SpoolArea): Promise<Buffer> {
     const head = Buffer.from(record.headers ?? '', 'latin1');
     if (head.length >= maxBytes) return head.subarray(0, maxBytes);

@@ -56,6 +56,8 @@ export interface Spool {
   create(id: string): Promise<MessageWriter>;
   /** The message as delivered or bounced: `record.headers` in front of the received bytes. */
   body(record: SpoolRecord, area?: SpoolArea): Readable;
+  /** The message exactly as received: no headers of ours, nothing left out (quarantine export, copies). */
+  received(record: SpoolRecord, area?: SpoolArea): Readable;
   /** At most `maxBytes` of body(record): the header block for DSNs and `queue show`. */
   readHead(record: SpoolRecord, maxBytes: number, area?: SpoolArea): Promise<Buffer>;
   readRecord(id: string, area?: SpoolArea): Promise<SpoolRecord | null>;

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { stringify } from 'yaml';
-import { startDaemon, type Daemon } from '../../src/daemon.js';
+import { startDaemon, type Daemon, type DaemonOptions } from '../../src/daemon.js';
 import type { FilterFactory } from '../../src/filters/contract.js';
 import type { CertSet } from './certs.js';
 import { freePort } from './ports.js';
@@ -30,6 +30,7 @@ export async function startInProcess(opts: {
   certs: CertSet;
   patch?: Record<string, unknown>;
   filterFactories: readonly FilterFactory[];
+  daemon?: Omit<DaemonOptions, 'filterFactories'>;
   dir?: string;
   port?: number;
 }): Promise<InProcessSluice> {
@@ -52,7 +53,7 @@ export async function startInProcess(opts: {
     },
   });
   const log = pino({ level: 'debug', base: { svc: 'sluice' } }, sink);
-  const daemon = await startDaemon(configPath, log, { filterFactories: opts.filterFactories });
+  const daemon = await startDaemon(configPath, log, { ...opts.daemon, filterFactories: opts.filterFactories });
   const waitForLog = async (pred: (l: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> => {
     const deadline = Date.now() + timeoutMs;
     for (;;) {

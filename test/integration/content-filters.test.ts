@@ -11,7 +11,7 @@ import path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { makeCertSet, type CertSet } from '../helpers/certs.js';
 import { startSmartHost, type SmartHost } from '../helpers/smart-host.js';
-import { startSluice, type SluiceProcess } from '../helpers/sluice.js';
+import { runCli, startSluice, type SluiceProcess } from '../helpers/sluice.js';
 import { message, send } from '../helpers/clients.js';
 import { startClamd, EICAR, type Clamd } from '../helpers/clamd.js';
 import { startRspamd, GTUBE, type Rspamd } from '../helpers/rspamd.js';
@@ -101,17 +101,29 @@ describe('malware filter (clamd)', () => {
     assert.equal(delivered('eicar attached').length, 0);
   });
 
-  test('with action: Quarantine, EICAR is accepted into the quarantine (type Malware) and not delivered', async () => {
+  test('with action: Quarantine, EICAR is held as type Malware, not delivered; released, it is delivered once', async () => {
     await reconfigure((c) => (c.malwareFilter!.action = 'Quarantine'));
     try {
       const before = heldFiles().length;
       const r = await sendRaw(plain('eicar quarantined', `${EICAR}\r\n`));
       assert.match(r.response, /^250 /);
+      const id = /queued as (\w+)/.exec(r.response)?.[1];
+      assert.ok(id, r.response);
       const line = await sluice.waitForLog((l) => l.msg === 'message quarantined' && l.type === 'Malware');
       assert.equal(line.filter, 'malware');
+      assert.match(String(line.reason), /malware detected \(Eicar-Test-Signature/);
       assert.ok(heldFiles().length > before, 'a record in the quarantine area');
       await barrier('after eicar quarantined');
       assert.equal(delivered('eicar quarantined').length, 0);
+
+      const n = host.messages.length;
+      const rel = await runCli(['quarantine', 'release', id, '--config', sluice.configPath]);
+      assert.equal(rel.code, 0, rel.stderr);
+      await host.waitFor(n + 1);
+      const again = await runCli(['quarantine', 'release', id, '--config', sluice.configPath]);
+      assert.equal(again.code, 1, 'a second release finds nothing');
+      await barrier('after eicar released');
+      assert.equal(delivered('eicar quarantined').length, 1, 'delivered exactly once, not scanned again');
     } finally {
       await reconfigure((c) => (c.malwareFilter!.action = 'Reject'));
     }

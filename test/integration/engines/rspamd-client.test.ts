@@ -8,6 +8,8 @@ import { startRspamd, GTUBE, GTUBE_ADD_HEADER, GTUBE_REWRITE_SUBJECT, type Rspam
 import { checkMessage, RspamdError } from '../../../src/filters/rspamd-client.js';
 import { judgeRspamd } from '../../../src/filters/spam-verdict.js';
 import { CONTENT_DEFAULTS } from '../../../src/config/sections/content.js';
+import { spamFilter } from '../../../src/filters/spam.js';
+import type { ContentContext } from '../../../src/filters/contract.js';
 
 let rspamd: Rspamd;
 const cfg = CONTENT_DEFAULTS.spamFilter;
@@ -98,5 +100,22 @@ describe('rspamd client', () => {
     );
     silent.closeAllConnections();
     silent.close();
+  });
+
+  test('markAsSpamSpfRecordHardFail: a clean message whose SPF hard-failed is spam (SCL 6) with X-CustomSpam', async () => {
+    const ctx = (spf: string) =>
+      ({
+        session: { clientIp: '192.0.2.10', helo: 'mail.fabrikam.com', inbound: null },
+        envelope: { mailFrom: 'ann@fabrikam.com', rcpts: [{ address: 'bob@contoso.com', route: null }] },
+        facts: { ipAllowed: false, scl: null, bcl: null, auth: { spf, dkim: 'none', dmarc: 'none', arc: 'none', dmarcPolicy: null, fromDomain: 'fabrikam.com' }, skip: new Set() },
+        message: { queueId: 'Q2', headers: [{ name: 'Subject', value: 'hello', line: '' }], open: () => mail('Lunch at noon tomorrow?') },
+        signal: new AbortController().signal,
+      }) as unknown as ContentContext;
+    const f = spamFilter({ ...cfg, rspamd: { url: rspamd.url, timeout: TIMEOUT_MS }, markAsSpamSpfRecordHardFail: true });
+    const failed = await f.content!(ctx('fail'));
+    assert.equal(failed.scl, 6);
+    assert.ok(failed.headerEdits?.some((e) => e.op === 'add' && e.name === 'X-CustomSpam' && e.value === 'SPF Record Fail'));
+    const soft = await f.content!(ctx('softfail'));
+    assert.equal(soft.scl, 1, 'only a hard fail counts');
   });
 });

@@ -29,7 +29,8 @@ export function spamFilter(cfg: SpamFilterModel): Filter {
     onError: cfg.onError,
     async content(ctx: ContentContext): Promise<FilterVerdict> {
       const headers = ctx.message.headers;
-      const subject = headerValue(headers, 'subject');
+      // Unfolded, so a prefixed Subject is written as one line.
+      const subject = headerValue(headers, 'subject')?.replace(/\r?\n(?=[ \t])/g, '') ?? null;
       const senders = [ctx.envelope.mailFrom, fromHeaderAddress(headerValue(headers, 'from')) ?? ''];
       const listed = senderListVerdict(cfg, senders);
       if (listed === 'blocked') return spamVerdict({ cls: 'highConfidenceSpam', scl: 9, bcl: 0, why: 'blocked sender' }, cfg, subject);

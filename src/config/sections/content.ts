@@ -100,39 +100,44 @@ const duration = parsed((v) => {
   if (ms <= 0) throw new Error(`"${v}" must be longer than zero`);
   return ms;
 }, 'string-or-number');
-const section = <T extends z.ZodTypeAny>(schema: T) => schema.default({});
+/**
+ * A default given as config input and parsed like a written value. zod 4's `.default()` returns
+ * the default without parsing it, so a default such as '30s' must not go through `.default()`.
+ */
+const withDefault = <T extends z.ZodTypeAny>(schema: T, input: unknown) => z.preprocess((v) => (v === undefined ? input : v), schema);
+const section = <T extends z.ZodTypeAny>(schema: T) => withDefault(schema, {});
 
-const addresses = () => z.array(parsed(parseAddress)).default([]);
-const domains = () => z.array(parsed(parseDomain)).default([]);
-const onError = () => eopEnum(ON_ERROR).default('Tempfail');
+const addresses = () => withDefault(z.array(parsed(parseAddress)), []);
+const domains = () => withDefault(z.array(parsed(parseDomain)), []);
+const onError = () => withDefault(eopEnum(ON_ERROR), 'Tempfail');
 
-const malwareSchema = () => z
+const malwareSchema = z
   .object({
     enabled: flag(false),
-    clamd: parsed(parseClamdAddress).default('127.0.0.1:3310'),
-    action: eopEnum(MALWARE_ACTIONS).default('Reject'),
-    timeout: duration.default('30s'),
+    clamd: withDefault(parsed(parseClamdAddress), '127.0.0.1:3310'),
+    action: withDefault(eopEnum(MALWARE_ACTIONS), 'Reject'),
+    timeout: withDefault(duration, '30s'),
     enableFileFilter: flag(true),
-    fileTypes: z.array(parsed(parseExtension)).default(DEFAULT_FILE_TYPES),
-    fileTypeAction: eopEnum(MALWARE_ACTIONS).default('Reject'),
+    fileTypes: withDefault(z.array(parsed(parseExtension)), DEFAULT_FILE_TYPES),
+    fileTypeAction: withDefault(eopEnum(MALWARE_ACTIONS), 'Reject'),
     onError: onError(),
   })
   .strict();
 
-const spamSchema = () => z
+const spamSchema = z
   .object({
     enabled: flag(false),
     rspamd: section(
       z
         .object({
-          url: parsed(parseHttpUrl).default('http://127.0.0.1:11333'),
-          timeout: duration.default('15s'),
+          url: withDefault(parsed(parseHttpUrl), 'http://127.0.0.1:11333'),
+          timeout: withDefault(duration, '15s'),
         })
         .strict(),
     ),
-    spamAction: eopEnum(SPAM_ACTIONS).default('MoveToJmf'),
-    highConfidenceSpamAction: eopEnum(SPAM_ACTIONS).default('Quarantine'),
-    bulkSpamAction: eopEnum(SPAM_ACTIONS).default('MoveToJmf'),
+    spamAction: withDefault(eopEnum(SPAM_ACTIONS), 'MoveToJmf'),
+    highConfidenceSpamAction: withDefault(eopEnum(SPAM_ACTIONS), 'Quarantine'),
+    bulkSpamAction: withDefault(eopEnum(SPAM_ACTIONS), 'MoveToJmf'),
     bulkThreshold: z.number().int().min(1).max(9).default(7),
     /** rspamd scores where EOP's verdicts start (rspamd's own add_header and reject defaults). */
     scoreThresholds: section(
@@ -144,7 +149,7 @@ const spamSchema = () => z
         .strict(),
     ),
     bulkSymbols: z.record(z.string(), z.number().int().min(0).max(9)).default(DEFAULT_BULK_SYMBOLS),
-    addXHeaderValue: parsed(parseXHeader).default('X-This-Is-Spam: This message appears to be spam.'),
+    addXHeaderValue: withDefault(parsed(parseXHeader), 'X-This-Is-Spam: This message appears to be spam.'),
     modifySubjectValue: z.string().default('[SPAM] '),
     redirectToRecipients: addresses(),
     allowedSenders: addresses(),
@@ -158,12 +163,12 @@ const spamSchema = () => z
 
 /** zod shapes of this section's top-level keys (each may be left out: use `section()`). */
 export const contentKeys = {
-  malwareFilter: section(malwareSchema()),
-  spamFilter: section(spamSchema()),
+  malwareFilter: section(malwareSchema),
+  spamFilter: section(spamSchema),
 };
 
-export type MalwareFilterModel = z.output<ReturnType<typeof malwareSchema>>;
-export type SpamFilterModel = z.output<ReturnType<typeof spamSchema>>;
+export type MalwareFilterModel = z.output<typeof malwareSchema>;
+export type SpamFilterModel = z.output<typeof spamSchema>;
 
 /** This section's part of the frozen runtime Model. */
 export interface ContentModel {

@@ -10,10 +10,12 @@ Commands:
                                   SIGTERM/SIGINT stop gracefully, SIGHUP reloads the config)
   check  --config FILE [--json]   validate a config; exit 0, or 1 listing every error
   route  --config FILE --from ADDR --to ADDR [--to ADDR ...] [--ip IP]
-         [--cert-name NAME] [--tls] [--json]
+         [--cert-name NAME] [--tls] [--message FILE] [--json]
                                   explain the inbound connector, relay verdict and outbound
                                   connector for a message, without sending anything (no --ip
-                                  and no --cert-name: an anonymous internet sender)
+                                  and no --cert-name: an anonymous internet sender); with
+                                  --message, also run the filters on that file and print
+                                  each filter's verdict and the outcome
                                   (exit 0 all recipients accepted, 2 some refused, 1 error)
   queue  list [--connector NAME] [--status active|deferred|hold|failed] [--json]
          show ID [--json] | retry ID|--all | hold ID | release ID | delete ID | bounce ID
@@ -50,6 +52,7 @@ export async function main(argv: string[]): Promise<number> {
         ip: { type: 'string' },
         'cert-name': { type: 'string' },
         tls: { type: 'boolean', default: false },
+        message: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -73,7 +76,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stderr.write('sluice route: --from and --to are required\n');
         return 1;
       }
-      return (await import('./route.js')).runRoute({ config, from: values.from, to: values.to, ip: values.ip, certName: values['cert-name'], tls: values.tls, json: values.json });
+      return (await import('./route.js')).runRoute({ config, from: values.from, to: values.to, ip: values.ip, certName: values['cert-name'], tls: values.tls, json: values.json, message: values.message });
     default:
       process.stderr.write(`sluice: unknown command "${command}"\n\n${HELP}`);
       return 1;

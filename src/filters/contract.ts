@@ -119,7 +119,11 @@ export interface FilterVerdict {
   readonly route?: { readonly connector: string; readonly rule: string; readonly requireTls?: boolean };
   /** Short human reason for the log and the trace ("DMARC p=reject for fabrikam.com"). */
   readonly reason: string;
-  /** Anything the trace and the log should keep: scores, symbols, matched rules, signatures. */
+  /**
+   * Anything the trace and the log should keep: scores, symbols, matched rules, signatures. The
+   * runner also reads these keys into PipelineFacts for later stages: `ipAllowed: true`, `bcl`
+   * (number), `auth` (PipelineFacts['auth']); and `rule` (string) into the FILTER event.
+   */
   readonly evidence?: Readonly<Record<string, unknown>>;
 }
 

@@ -79,6 +79,11 @@ export class Pipeline {
     return this.ordered;
   }
 
+  /** Whether any filter of the live model reads the message (a content hook). */
+  hasContentFilters(): boolean {
+    return this.filters().some((f) => f.content);
+  }
+
   /** Connection stage: runs before MAIL FROM is accepted; the listener caches the result per session. */
   async connect(session: SessionView, envelope: EnvelopeView = { mailFrom: '', rcpts: [] }): Promise<ConnectResult> {
     const applied: ConnectResult['applied'][number][] = [];

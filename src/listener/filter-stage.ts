@@ -8,7 +8,7 @@ import type { MessageWriter, Spool } from '../queue/spool.js';
 import type { SpoolRecord } from '../queue/record.js';
 import type { EnvelopeView, SessionView } from '../filters/contract.js';
 import type { ConnectResult, Pipeline } from '../filters/pipeline.js';
-import { readHeaderBlock } from '../filters/header-block.js';
+import { readHeaderBlock, type HeaderBlock } from '../filters/header-block.js';
 import { createMessageView } from '../filters/message-view.js';
 import { storePlan, verdictSummary, type Stored } from '../filters/store.js';
 import { replyError, type SmtpReplyError } from './replies.js';
@@ -16,6 +16,7 @@ import type { SessionState } from './server.js';
 
 /** The received header block is read up to this many bytes for the filters' header view. */
 export const HEADER_VIEW_MAX_BYTES = 1024 * 1024;
+const NO_BLOCK: HeaderBlock = { fields: [], length: 0, complete: false };
 
 export function sessionView(session: SMTPServerSession, st: SessionState): SessionView {
   return {
@@ -54,10 +55,14 @@ export interface ContentDeps {
  * the SMTP reply when a filter refused or failed (the writer is aborted: nothing stays behind).
  */
 export async function contentStage(deps: ContentDeps, writer: MessageWriter, record: SpoolRecord, session: SMTPServerSession, st: SessionState): Promise<Stored> {
-  const block = await readHeaderBlock(writer.reader(), HEADER_VIEW_MAX_BYTES);
+  const connect = st.connect ? await st.connect : null;
+  // Without a content filter, nor a connection verdict editing headers, nothing reads the
+  // message: skip re-reading its header block from disk on that hot path.
+  const needsBlock = deps.pipeline.hasContentFilters() || Boolean(connect?.applied.some((a) => a.verdict.headerEdits?.length));
+  const block = needsBlock ? await readHeaderBlock(writer.reader(), HEADER_VIEW_MAX_BYTES) : NO_BLOCK;
   const message = createMessageView({ queueId: record.id, size: record.size, block, open: () => writer.reader(record.headers ?? '') });
   const envelope: EnvelopeView = { mailFrom: record.mailFrom, rcpts: record.rcpts.map((r) => ({ address: r.address, route: r.route })) };
-  const result = await deps.pipeline.content({ session: sessionView(session, st), envelope, message, connect: st.connect ? await st.connect : null });
+  const result = await deps.pipeline.content({ session: sessionView(session, st), envelope, message, connect });
   const r = result.plan.refusal;
   if (r) {
     await writer.abort();

@@ -7,13 +7,40 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { makeCertSet, type CertSet } from '../helpers/certs.js';
 import { startSmartHost, type SmartHost } from '../helpers/smart-host.js';
-import { message, send } from '../helpers/clients.js';
+import { message, send, swaks } from '../helpers/clients.js';
 import { startInProcess, type InProcessSluice } from '../helpers/daemon-inproc.js';
 import { runCli } from '../helpers/sluice.js';
+import { RawSmtp } from '../helpers/raw-smtp.js';
 import type { Filter, FilterVerdict } from '../../src/filters/contract.js';
+import { addSink, type TrackingEvent } from '../../src/observe/events.js';
+
+// The daemon runs in this process, so its tracking events reach a sink registered here.
+const events: TrackingEvent[] = [];
+addSink((e) => void events.push(e));
+const eventsOf = (kind: string, queueId: string) => events.filter((e) => e.kind === kind && e.queueId === queueId);
 
 type Mode = 'accept' | 'slow' | 'throw' | 'reject' | 'delete' | 'edit' | 'quarantine' | 'quarantine-one';
-const state: { mode: Mode; calls: number; clockOffsetMs: number } = { mode: 'accept', calls: 0, clockOffsetMs: 0 };
+const state: { mode: Mode; calls: number; clockOffsetMs: number; connect: 'accept' | 'block' | 'throw'; connectCalls: number } = {
+  mode: 'accept',
+  calls: 0,
+  clockOffsetMs: 0,
+  connect: 'accept',
+  connectCalls: 0,
+};
+
+const connectFilter: Filter = {
+  name: 'test-connection',
+  stage: 'connectionFilter',
+  onError: 'Tempfail',
+  connect(ctx): FilterVerdict {
+    state.connectCalls++;
+    if (state.connect === 'throw') throw new Error('resolver 10.0.0.53 timed out');
+    if (state.connect === 'block') {
+      return { action: { kind: 'reject', code: 550, enhanced: '5.7.513', text: `Service unavailable, Client host [${ctx.session.clientIp}] blocked using Customer Block list` }, reason: 'block list' };
+    }
+    return { action: { kind: 'accept' }, reason: 'not listed' };
+  },
+};
 const DAY_MS = 86_400_000;
 
 const testFilter: Filter = {
@@ -58,17 +85,19 @@ let certs: CertSet;
 let host: SmartHost;
 let sluice: InProcessSluice;
 
+const sluicePatch = () => ({
+  filters: { timeout: '1s' },
+  outboundConnectors: [{ name: 'To on-prem', connectorType: 'OnPremises', allAcceptedDomains: true, smartHosts: [`127.0.0.1:${host.port}`] }],
+});
+
 before(async () => {
   certs = await makeCertSet();
   host = await startSmartHost();
   sluice = await startInProcess({
     certs,
-    filterFactories: [() => [testFilter]],
+    filterFactories: [() => [testFilter, connectFilter]],
     daemon: { quarantineClock: () => Date.now() + state.clockOffsetMs, quarantineSweepMs: 100 },
-    patch: {
-      filters: { timeout: '1s' },
-      outboundConnectors: [{ name: 'To on-prem', connectorType: 'OnPremises', allAcceptedDomains: true, smartHosts: [`127.0.0.1:${host.port}`] }],
-    },
+    patch: sluicePatch(),
   });
 });
 
@@ -80,6 +109,8 @@ after(async () => {
 beforeEach(() => {
   state.mode = 'accept';
   state.calls = 0;
+  state.connect = 'accept';
+  state.connectCalls = 0;
 });
 
 const sendOne = (subject: string, extra = '') =>
@@ -105,6 +136,39 @@ async function barrier(name: string): Promise<void> {
 }
 
 describe('protection pipeline over SMTP', () => {
+  test('a connection-stage reject is the reply to MAIL FROM; nothing reaches DATA', async () => {
+    state.connect = 'block';
+    const reply = await refusal(sendOne('blocked'));
+    assert.match(reply, /^550 5\.7\.513 Service unavailable, Client host \[127\.0\.0\.1\] blocked using Customer Block list/);
+    assert.equal(state.calls, 0, 'the content filters never ran');
+  });
+
+  test('a connection filter that fails gives 451 4.7.500 at MAIL FROM naming its stage', async () => {
+    state.connect = 'throw';
+    const reply = await refusal(sendOne('conn error'));
+    assert.match(reply, /^451 4\.7\.500 Sender could not be checked \(connectionFilter\), try again later/);
+    assert.doesNotMatch(reply, /10\.0\.0\.53/);
+  });
+
+  test('the connection stage runs once per session, not per message', async () => {
+    const c = await RawSmtp.connect(sluice.port);
+    try {
+      await c.reply();
+      await c.cmd('EHLO client.test');
+      for (const subject of ['session one', 'session two']) {
+        assert.match(await c.cmd('MAIL FROM:<sender@fabrikam.com>'), /^250/);
+        assert.match(await c.cmd('RCPT TO:<user@contoso.com>'), /^250/);
+        assert.match(await c.cmd('DATA'), /^354/);
+        assert.match(await c.cmd(`Subject: ${subject}\r\n\r\nbody\r\n.`), /^250/);
+      }
+      await c.cmd('QUIT');
+    } finally {
+      c.socket.destroy();
+    }
+    assert.equal(state.connectCalls, 1);
+    assert.equal(state.calls, 2);
+  });
+
   test('a filter past filters.timeout gives 451 4.7.500 naming its stage; nothing is delivered or kept, and the retry is accepted once', async () => {
     state.mode = 'slow';
     const before = host.messages.length;
@@ -144,7 +208,8 @@ describe('protection pipeline over SMTP', () => {
     state.mode = 'delete';
     const r = await sendOne('dropped');
     assert.match(r.response, /^250 /);
-    await sluice.waitForLog((l) => l.msg === 'message dropped' && l.reason === 'test delete');
+    const dropped = await sluice.waitForLog((l) => l.msg === 'message dropped' && l.reason === 'test delete');
+    assert.equal(eventsOf('DROP', String(dropped.queueId)).length, 1, 'one DROP event');
     state.mode = 'accept';
     await barrier('after delete');
     assert.ok(!subjects().includes('dropped'));
@@ -193,6 +258,8 @@ describe('quarantine over SMTP and the quarantine tools', () => {
     assert.equal(item!.id, id);
     assert.deepEqual([item!.type, item!.reason, item!.sender, item!.recipients], ['Malware', 'Eicar-Test-Signature', 'sender@fabrikam.com', ['user@contoso.com']]);
     assert.ok(Math.abs(Date.parse(item!.receivedAt) - Date.now()) < 60_000);
+    assert.deepEqual(eventsOf('FILTER', id).map((e) => [e.filter?.name, e.filter?.verdict]), [['test-scanner', 'quarantine']]);
+    assert.deepEqual(eventsOf('QUARANTINE', id).map((e) => [e.quarantineType, e.reason]), [['Malware', 'Eicar-Test-Signature']]);
     assert.deepEqual(await held('--type', 'Spam'), []);
     assert.deepEqual(await held('--sender', 'nobody@fabrikam.com'), []);
     assert.equal((await held('--recipient', 'user@contoso.com', '--since', '1h')).length, 1);
@@ -210,6 +277,7 @@ describe('quarantine over SMTP and the quarantine tools', () => {
     assert.equal(rel.code, 0, rel.stderr);
     assert.match(rel.stdout, /released \w+ to user@contoso.com \[via the running daemon\]/);
     await host.waitFor(before + 1);
+    assert.deepEqual(eventsOf('RELEASE', id).map((e) => e.recipients), [['user@contoso.com']]);
     const again = await quarantineCli('release', id);
     assert.equal(again.code, 1, 'a second release finds nothing');
     await barrier('after release');
@@ -233,6 +301,23 @@ describe('quarantine over SMTP and the quarantine tools', () => {
     assert.deepEqual(await held(), []);
   });
 
+  test('with no daemon running, release changes the spool under its lock and the daemon delivers it at start', async () => {
+    state.mode = 'quarantine';
+    const r = await sendOne('offline release');
+    const id = /queued as (\w+)/.exec(r.response)![1]!;
+    const { dir, port } = sluice;
+    await sluice.stop();
+    const rel = await quarantineCli('release', id);
+    assert.equal(rel.code, 0, rel.stderr);
+    assert.match(rel.stdout, /offline: no daemon running/);
+    state.mode = 'accept';
+    const before = host.messages.length;
+    sluice = await startInProcess({ certs, dir, port, filterFactories: [() => [testFilter, connectFilter]], daemon: { quarantineClock: () => Date.now() + state.clockOffsetMs, quarantineSweepMs: 100 }, patch: sluicePatch() });
+    await host.waitFor(before + 1);
+    assert.ok(subjects().includes('offline release'));
+    assert.deepEqual(await held(), []);
+  });
+
   test('a held message is deleted when quarantine.retention has passed, with a log line', async () => {
     state.mode = 'quarantine';
     const r = await sendOne('expiring');
@@ -245,5 +330,6 @@ describe('quarantine over SMTP and the quarantine tools', () => {
       state.clockOffsetMs = 0;
     }
     assert.deepEqual(await held(), []);
+    assert.equal(eventsOf('EXPIRE', id).length, 1);
   });
 });

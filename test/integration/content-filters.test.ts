@@ -212,6 +212,43 @@ describe('spam filter (rspamd), GTUBE under each action', () => {
     assert.doesNotMatch(text, /X-Spam-Flag/);
   });
 
+  test('Redirect: delivered to redirectToRecipients instead of the recipient', async () => {
+    await reconfigure((c) => {
+      c.spamFilter!.redirectToRecipients = ['junk@contoso.com'];
+      c.spamFilter!.highConfidenceSpamAction = 'Redirect';
+    });
+    const n = host.messages.length;
+    await sendRaw(gtube('gtube redirect'));
+    const [got] = (await host.waitFor(n + 1)).slice(n);
+    assert.deepEqual(got!.rcptTo, ['junk@contoso.com']);
+    assert.equal(subjectOf(got!.raw), 'gtube redirect');
+  });
+
+  test('Delete: 250 and nothing delivered', async () => {
+    await setHcs('Delete');
+    const r = await sendRaw(gtube('gtube delete'));
+    assert.match(r.response, /^250 /);
+    await sluice.waitForLog((l) => l.msg === 'message dropped');
+    await barrier('after gtube delete');
+    assert.equal(delivered('gtube delete').length, 0);
+  });
+
+  test('bulk mail (BCL over bulkThreshold) gets bulkSpamAction: Quarantine as type Bulk', async () => {
+    await reconfigure((c) => (c.spamFilter!.bulkSpamAction = 'Quarantine'));
+    try {
+      const raw = plain('weekly deals', 'This week only: deals.\r\n').replace(
+        'Subject: weekly deals\r\n',
+        'Subject: weekly deals\r\nPrecedence: bulk\r\nList-Id: deals <deals.fabrikam.com>\r\nList-Unsubscribe: <mailto:unsub@fabrikam.com>\r\n',
+      );
+      assert.match((await sendRaw(raw)).response, /^250 /);
+      await sluice.waitForLog((l) => l.msg === 'message quarantined' && l.type === 'Bulk');
+      await barrier('after bulk');
+      assert.equal(delivered('weekly deals').length, 0);
+    } finally {
+      await reconfigure((c) => (c.spamFilter!.bulkSpamAction = 'MoveToJmf'));
+    }
+  });
+
   test('an allowed sender skips spam filtering (SCL -1), but EICAR from it is still refused', async () => {
     await reconfigure((c) => (c.spamFilter!.allowedSenders = [FROM]));
     try {

@@ -43,7 +43,8 @@ const SUBJECT_READ_BYTES = 16 * 1024;
 interface Filters {
   type?: string;
   sender?: string;
-  recipient?: string;
+  /** Any of these (lower case). */
+  recipients?: string[];
   since?: number;
 }
 
@@ -90,7 +91,7 @@ export async function runQuarantine(argv: string[]): Promise<number> {
       f.type = t;
     }
     if (values.sender !== undefined) f.sender = values.sender.toLowerCase();
-    if (values.recipient?.length) f.recipient = values.recipient[0]!.toLowerCase();
+    if (values.recipient?.length) f.recipients = values.recipient.map((r) => r.toLowerCase());
     if (values.since !== undefined) {
       try {
         f.since = Date.now() - parseDuration(values.since);
@@ -121,7 +122,7 @@ const matches = (rec: SpoolRecord, f: Filters): boolean =>
   rec.quarantine !== undefined &&
   (f.type === undefined || rec.quarantine.type === f.type) &&
   (f.sender === undefined || rec.mailFrom.toLowerCase() === f.sender) &&
-  (f.recipient === undefined || rec.rcpts.some((r) => r.address.toLowerCase() === f.recipient)) &&
+  (f.recipients === undefined || rec.rcpts.some((r) => f.recipients!.includes(r.address.toLowerCase()))) &&
   (f.since === undefined || rec.receivedAt >= f.since);
 
 async function subjectOf(spool: FileSpool, rec: SpoolRecord): Promise<string | null> {

@@ -2,6 +2,7 @@
 // Makes sure the real peers the integration tests talk to are installed (Debian packages):
 // swaks (client), postfix (on-prem server, smtp-sink/smtp-source), dnsmasq (MX records), openssl,
 // tini (the image's PID 1).
+// clamd and rspamd (content filters; started by the tests, no service or freshclam needed).
 // As root with apt-get it installs what is missing; otherwise it stops at once with the exact line.
 import { execFileSync, spawnSync } from 'node:child_process';
 
@@ -12,6 +13,8 @@ const NEEDED = [
   { bin: 'dnsmasq', pkg: 'dnsmasq-base' },
   { bin: 'openssl', pkg: 'openssl' },
   { bin: 'tini', pkg: 'tini' }, // the container entrypoint, rehearsed on the host
+  { bin: 'clamd', pkg: 'clamav-daemon' },
+  { bin: 'rspamd', pkg: 'rspamd' },
 ];
 
 const PATH = `${process.env.PATH ?? ''}:/usr/sbin:/sbin`;

@@ -5,9 +5,19 @@ import type { Filter, FilterFactory } from './contract.js';
 import type { Model } from '../domain/model.js';
 import { connectionFilterFactory } from './connection-filter.js';
 import { senderAuthenticationFactory } from './sender-auth.js';
+import { malwareFilters } from './malware.js';
+import { fileTypesFilters } from './file-types.js';
+import { spamFilters } from './spam.js';
 import { headerTrustFilters } from './header-trust.js';
 
-export const FILTER_FACTORIES: readonly FilterFactory[] = [connectionFilterFactory, senderAuthenticationFactory, headerTrustFilters];
+export const FILTER_FACTORIES: readonly FilterFactory[] = [
+  connectionFilterFactory,
+  senderAuthenticationFactory,
+  malwareFilters,
+  fileTypesFilters,
+  spamFilters,
+  headerTrustFilters,
+];
 
 export function buildFilters(model: Model, factories: readonly FilterFactory[] = FILTER_FACTORIES): Filter[] {
   return factories.flatMap((f) => f(model));

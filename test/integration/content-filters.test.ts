@@ -34,7 +34,7 @@ before(async () => {
   sluice = await startSluice({
     certs,
     patch: {
-      outboundConnectors: [{ name: 'To on-prem', connectorType: 'OnPremises', allAcceptedDomains: true, smartHosts: [`127.0.0.1:${host.port}`] }],
+      outboundConnectors: [{ name: 'To on-prem', connectorType: 'OnPremises', allAcceptedDomains: true, cloudServicesMailEnabled: true, smartHosts: [`127.0.0.1:${host.port}`] }],
       filters: { timeout: '20s' },
       malwareFilter: { enabled: true, clamd: clamd.address, action: 'Reject', timeout: '5s', enableFileFilter: true, fileTypeAction: 'Reject' },
       spamFilter: { enabled: true, rspamd: { url: rspamd.url, timeout: '5s' }, highConfidenceSpamAction: 'Reject', addXHeaderValue: 'X-Spam-Flag: YES' },
@@ -158,7 +158,7 @@ describe('common attachment filter', () => {
     await sendRaw(raw);
     const [got] = (await host.waitFor(n + 1)).slice(n);
     const text = got!.raw.toString('latin1');
-    assert.match(text, /^X-MS-Exchange-Organization-SCL: 1\r$/m);
+    assert.match(text, /^X-MS-Exchange-CrossPremises-SCL: 1\r$/m);
     assert.ok(text.includes(zip.toString('base64').slice(0, 40)), 'the attachment arrived intact');
   });
 });
@@ -202,13 +202,13 @@ describe('spam filter (rspamd), GTUBE under each action', () => {
     assert.equal(subjectOf(got!.raw), 'gtube xheader');
   });
 
-  test('MoveToJmf: delivered with X-MS-Exchange-Organization-SCL: 9 for the mailbox to file as junk', async () => {
+  test('MoveToJmf: delivered with the SCL 9 (X-MS-Exchange-CrossPremises-SCL to the on-prem server) for the mailbox to file as junk', async () => {
     await setHcs('MoveToJmf');
     const n = host.messages.length;
     await sendRaw(gtube('gtube jmf'));
     const [got] = (await host.waitFor(n + 1)).slice(n);
     const text = got!.raw.toString('latin1');
-    assert.match(text, /^X-MS-Exchange-Organization-SCL: 9\r$/m);
+    assert.match(text, /^X-MS-Exchange-CrossPremises-SCL: 9\r$/m);
     assert.doesNotMatch(text, /X-Spam-Flag/);
   });
 
@@ -255,7 +255,7 @@ describe('spam filter (rspamd), GTUBE under each action', () => {
       const n = host.messages.length;
       await sendRaw(gtube('gtube allowed'));
       const [got] = (await host.waitFor(n + 1)).slice(n);
-      assert.match(got!.raw.toString('latin1'), /^X-MS-Exchange-Organization-SCL: -1\r$/m);
+      assert.match(got!.raw.toString('latin1'), /^X-MS-Exchange-CrossPremises-SCL: -1\r$/m);
       assert.match(await refusal(sendRaw(plain('eicar allowed', `${EICAR}\r\n`))), /^550 5\.7\.1 Message rejected: malware detected/);
     } finally {
       await reconfigure((c) => {
@@ -313,7 +313,7 @@ describe('engines down', () => {
       const r = await sendRaw(plain('rspamd down accepted'));
       assert.match(r.response, /^250 /);
       const [got] = (await host.waitFor(n + 1)).slice(n);
-      assert.doesNotMatch(got!.raw.toString('latin1'), /X-MS-Exchange-Organization-SCL/);
+      assert.doesNotMatch(got!.raw.toString('latin1'), /X-MS-Exchange-CrossPremises-SCL/);
     } finally {
       await rspamd.start();
       await reconfigure((c) => (c.spamFilter!.onError = 'Tempfail'));

@@ -37,7 +37,7 @@ before(async () => {
     certs,
     filterFactories: [...FILTER_FACTORIES, () => [allowList]],
     patch: {
-      outboundConnectors: [{ name: 'To on-prem', connectorType: 'OnPremises', allAcceptedDomains: true, smartHosts: [`127.0.0.1:${host.port}`] }],
+      outboundConnectors: [{ name: 'To on-prem', connectorType: 'OnPremises', allAcceptedDomains: true, cloudServicesMailEnabled: true, smartHosts: [`127.0.0.1:${host.port}`] }],
       malwareFilter: { enabled: true, clamd: clamd.address },
       spamFilter: { enabled: true, rspamd: { url: rspamd.url }, highConfidenceSpamAction: 'Reject' },
     },
@@ -72,7 +72,7 @@ test('GTUBE from an allow-listed IP is delivered with SCL -1 (rspamd not asked)'
   const n = host.messages.length;
   await sendFrom(ALLOWED_IP, 'gtube from allowed ip', `${GTUBE}\r\n`);
   const [got] = (await host.waitFor(n + 1)).slice(n);
-  assert.match(got!.raw.toString('latin1'), /^X-MS-Exchange-Organization-SCL: -1\r$/m);
+  assert.match(got!.raw.toString('latin1'), /^X-MS-Exchange-CrossPremises-SCL: -1\r$/m);
 });
 
 test('GTUBE from another IP is still refused as spam', async () => {

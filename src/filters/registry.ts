@@ -3,8 +3,11 @@
 // stage (contract.ts STAGES), so the order of this list does not matter.
 import type { Filter, FilterFactory } from './contract.js';
 import type { Model } from '../domain/model.js';
+import { transportRuleFilters } from './transport-rules.js';
 
-export const FILTER_FACTORIES: readonly FilterFactory[] = [];
+export const FILTER_FACTORIES: readonly FilterFactory[] = [
+  transportRuleFilters,
+];
 
 export function buildFilters(model: Model, factories: readonly FilterFactory[] = FILTER_FACTORIES): Filter[] {
   return factories.flatMap((f) => f(model));

@@ -9,6 +9,7 @@ import { ACCEPT } from './contract.js';
 import { applyExceptions, compileConditions, matchAll, type CompiledConditions, type RuleInput } from '../rules/conditions.js';
 import { ruleVerdict } from '../rules/actions.js';
 import { MAX_MATCH_TEXT } from '../rules/match-text.js';
+import { canTakeDisclaimer } from '../rules/disclaimer.js';
 
 const BODY_KEYS = new Set([
   'subjectOrBodyContainsWords',
@@ -147,7 +148,8 @@ function ruleFilter(c: Compiled): Filter {
       if (!match.matched) return { ...ACCEPT, reason: `rule "${c.rule.name}" did not match` };
       if (c.rule.stopRuleProcessing) perMessage.get(ctx.facts)!.stopped = true;
       const to = input.headers.get('to')?.[0] ?? null;
-      return ruleVerdict(c.rule, match.recipients, match.why, input.subject, to);
+      const disclaimerFits = c.rule.actions.disclaimer ? canTakeDisclaimer(await ctx.message.mime()) : true;
+      return ruleVerdict(c.rule, match.recipients, match.why, { subject: input.subject, to, disclaimerFits });
     },
   };
 }

@@ -3,9 +3,17 @@
 // the pipeline splits the message when they are not all of them. In Audit mode nothing changes:
 // the verdict is an accept that carries what the rule would have done, for the log and trace.
 import type { TransportRule } from '../config/sections/rules.js';
-import type { FilterVerdict, HeaderEdit } from '../filters/contract.js';
+import type { BodyTransform, FilterVerdict, HeaderEdit } from '../filters/contract.js';
 
-export function ruleVerdict(rule: TransportRule, recipients: readonly string[] | null, why: readonly string[], subject: string, to: string | null): FilterVerdict {
+/** Facts of the message the actions need: the current Subject and To, and whether the body can take a disclaimer. */
+export interface ActionInput {
+  readonly subject: string;
+  readonly to: string | null;
+  readonly disclaimerFits: boolean;
+}
+
+export function ruleVerdict(rule: TransportRule, recipients: readonly string[] | null, why: readonly string[], m: ActionInput): FilterVerdict {
+  const { subject, to } = m;
   const a = rule.actions;
   const did: string[] = [];
   const edits: HeaderEdit[] = [];
@@ -33,7 +41,15 @@ export function ruleVerdict(rule: TransportRule, recipients: readonly string[] |
   if (a.route?.connector) did.push(`routeMessageOutboundConnector ${a.route.connector}`);
 
   let action: FilterVerdict['action'] = { kind: 'accept' };
-  if (a.reject) {
+  const transforms: BodyTransform[] = [];
+  if (a.disclaimer) {
+    if (m.disclaimerFits) transforms.push({ kind: 'disclaimer', text: a.disclaimer.text, location: a.disclaimer.location });
+    else if (a.disclaimer.fallback === 'Wrap') transforms.push({ kind: 'wrap', text: a.disclaimer.text });
+    did.push(m.disclaimerFits ? `disclaimer ${a.disclaimer.location}` : `disclaimer fallback ${a.disclaimer.fallback}`);
+  }
+  if (a.disclaimer && !m.disclaimerFits && a.disclaimer.fallback === 'Reject') {
+    action = { kind: 'reject', code: 550, enhanced: '5.7.1', text: 'Message rejected: a required disclaimer could not be added' };
+  } else if (a.reject) {
     action = { kind: 'reject', code: 550, enhanced: a.reject.enhanced, text: a.reject.text };
     did.push(`reject ${a.reject.enhanced}`);
   } else if (a.deleteMessage) {
@@ -54,6 +70,7 @@ export function ruleVerdict(rule: TransportRule, recipients: readonly string[] |
     ...(a.setSCL !== undefined ? { scl: a.setSCL } : {}),
     ...(add.length ? { addRecipients: add } : {}),
     ...(a.redirectMessageTo ? { redirectTo: a.redirectMessageTo } : {}),
+    ...(transforms.length ? { bodyTransforms: transforms } : {}),
     ...(a.route?.connector ? { route: { connector: a.route.connector, rule: rule.name, requireTls: a.route.requireTls } } : {}),
     reason: `rule "${rule.name}" matched`,
     evidence,

@@ -260,6 +260,20 @@ describe('conditions', () => {
   });
 });
 
+describe('disclaimer action', () => {
+  it('adds a disclaimer transform, or applies the fallback when the body cannot take one', async () => {
+    const model = load(`  - { name: Wrap, fromScope: InOrganization, applyHtmlDisclaimerText: "<p>Contoso confidential</p>" }
+  - { name: Strict, subjectContainsWords: [strict], applyHtmlDisclaimerText: "x", applyHtmlDisclaimerFallbackAction: Reject }
+`);
+    const plain = await run(model, { onPrem: true, headers: { From: 'ann@contoso.com', Subject: 'hi' } });
+    assert.deepEqual(plain.get('rule:Wrap')?.bodyTransforms, [{ kind: 'disclaimer', text: '<p>Contoso confidential</p>', location: 'Append' }]);
+    const sealed = [{ contentType: 'application/pkcs7-mime', content: Buffer.from('x') }];
+    const wrapped = await run(model, { onPrem: true, headers: { From: 'ann@contoso.com', Subject: 'strict' }, parts: sealed });
+    assert.deepEqual(wrapped.get('rule:Wrap')?.bodyTransforms, [{ kind: 'wrap', text: '<p>Contoso confidential</p>' }]);
+    assert.equal(kind(wrapped.get('rule:Strict')), 'reject');
+  });
+});
+
 it('headerAddress', () => {
   assert.equal(headerAddress('"Doe, John" <John@Contoso.com>'), 'john@contoso.com');
   assert.equal(headerAddress('john@contoso.com (John)'), 'john@contoso.com');

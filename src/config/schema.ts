@@ -150,7 +150,16 @@ export const configSchema = z
     dns: z.object({ servers: z.array(parsed(parseDnsServer)).default([]) }).strict().default({}),
     delivery: deliverySchema.default({}),
     routing: z.object({ precedence: precedenceSchema }).strict().default({}),
-    organization: z.object({ rejectDirectSend: flag(false) }).strict().default({}),
+    organization: z
+      .object({
+        rejectDirectSend: flag(false),
+        /** SRS for mail a rule redirects or blind-copies to another domain (RFC-style SRS0). */
+        senderRewriting: section(
+          z.object({ enabled: flag(false), secret: z.string().min(16, 'use a secret of at least 16 characters').nullable().default(null), domain: domainName('domain').nullable().default(null) }).strict(),
+        ),
+      })
+      .strict()
+      .default({}),
     acceptedDomains: z.array(acceptedDomainSchema).default([]),
     inboundConnectors: z.array(inboundSchema).default([]),
     outboundConnectors: z.array(outboundSchema).default([]),

@@ -13,6 +13,10 @@ import { Pools } from './delivery/pools.js';
 import { makeResolver } from './delivery/hosts.js';
 import { Listener } from './listener/server.js';
 import { ControlServer } from './queue/control.js';
+import { Pipeline } from './filters/pipeline.js';
+import type { FilterFactory } from './filters/contract.js';
+import { Quarantine } from './queue/quarantine.js';
+import { routeOf } from './routing/route-of.js';
 
 const RELOAD_DEBOUNCE_MS = 200;
 /** How long a stop waits for deliveries in flight before it cuts them (they are deferred, not lost). */
@@ -25,7 +29,15 @@ export interface Daemon {
   addresses: { host: string; port: number }[];
 }
 
-export async function startDaemon(configFile: string, log: Logger = createLogger()): Promise<Daemon> {
+export interface DaemonOptions {
+  /** Test-only hook: the filters' factories instead of the registry's (filters/registry.ts). */
+  filterFactories?: readonly FilterFactory[];
+  /** Test-only: the quarantine's clock and sweep interval (retention tests without waiting days). */
+  quarantineClock?: () => number;
+  quarantineSweepMs?: number;
+}
+
+export async function startDaemon(configFile: string, log: Logger = createLogger(), opts: DaemonOptions = {}): Promise<Daemon> {
   // A warning never stops a config; it is logged at every (re)load like `sluice check` prints it.
   const loadConfigFile = async (file: string): Promise<Model> => {
     const { model, warnings } = await loadConfigFileWithWarnings(file);
@@ -49,8 +61,16 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
   await spool.open(); // the lock: a second daemon on this spool stops here (E_SPOOL_LOCKED)
   const pools = new Pools(() => model.server.hostname, log, () => model.delivery.timeouts);
   const queue = new QueueManager(spool, new Deliverer(pools, getModel, () => resolver, log), getModel, log);
-  const listener = new Listener({ getModel, spool, log, onQueued: (r) => queue.enqueue(r) });
-  const control = new ControlServer(spool, queue, log);
+  const pipeline = new Pipeline({ getModel, log, ...(opts.filterFactories ? { factories: opts.filterFactories } : {}) });
+  const listener = new Listener({ getModel, spool, log, onQueued: (r) => queue.enqueue(r), pipeline });
+  const quarantine = new Quarantine({
+    spool,
+    log,
+    routeOf: (address) => routeOf(model, address),
+    enqueue: (r) => queue.enqueue(r),
+    ...(opts.quarantineClock ? { now: opts.quarantineClock } : {}),
+  });
+  const control = new ControlServer(spool, queue, log, quarantine);
   let addresses: { host: string; port: number }[];
   try {
     // Recover before accepting: a message committed during recovery would otherwise be seen twice.
@@ -68,6 +88,7 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
     throw err;
   }
   queue.start();
+  quarantine.start(opts.quarantineSweepMs);
   log.info({ stage: 'start', config: model.source, listen: addresses, spool: model.spool.dir }, 'sluice started');
 
   const reload = async (): Promise<boolean> => {
@@ -114,6 +135,7 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
       await draining;
     }
     await control.close();
+    await quarantine.stop();
     pools.closeAll();
     await spool.close();
     log.info({ stage: 'stop' }, 'stopped; spool kept');

@@ -20,6 +20,9 @@ Commands:
                                   inspect and manage the mail queue of the config's spool.dir
                                   (through the running daemon, else on the files directly;
                                   \`sluice queue --help\` for details)
+  quarantine list [--type T] [--sender A] [--recipient B] [--since 7d] [--json]
+         show ID | export ID | release ID [--recipient B ...] [--all] | delete ID
+                                  messages a filter held (\`sluice quarantine --help\`)
 
 Options:
   -c, --config FILE   configuration file (default: config/sluice.yaml)
@@ -34,6 +37,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   // Subcommands and positional ids: the queue tools parse their own arguments.
   if (command === 'queue') return (await import('./queue.js')).runQueue(rest);
+  if (command === 'quarantine') return (await import('./quarantine.js')).runQuarantine(rest);
   let values;
   try {
     ({ values } = parseArgs({

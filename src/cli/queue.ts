@@ -44,7 +44,7 @@ interface Options {
 }
 
 /** Buffered stdout that waits for 'drain' and stops quietly when the reader goes away (`| head`). */
-class Out {
+export class Out {
   private parts: string[] = [];
   private size = 0;
   closed = false;
@@ -65,7 +65,7 @@ class Out {
   }
 }
 
-const fail = (text: string): number => {
+export const fail = (text: string): number => {
   process.stderr.write(text.endsWith('\n') ? text : text + '\n');
   return 1;
 };

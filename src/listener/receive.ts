@@ -9,12 +9,16 @@ import type { Logger } from '../observe/log.js';
 import type { SessionState } from './server.js';
 import { BareNewlineDetector } from './bare-newline.js';
 import { receivedHeader } from './received-header.js';
-import { replyError } from './replies.js';
+import { replyError, type SmtpReplyError } from './replies.js';
+import { contentStage } from './filter-stage.js';
+import type { Pipeline } from '../filters/pipeline.js';
+import type { Stored } from '../filters/store.js';
 
 export interface ReceiveDeps {
   model: Model;
   spool: Spool;
   log: Logger;
+  pipeline: Pipeline;
 }
 
 function storageError(err: unknown) {
@@ -34,7 +38,7 @@ export async function receiveMessage(
   stream: SMTPServerDataStream,
   session: SMTPServerSession,
   st: SessionState,
-): Promise<SpoolRecord> {
+): Promise<Stored> {
   const { spool, log, model } = deps;
   const id = spool.newId();
   const rcpts = session.envelope.rcptTo.map((r) => r.address);
@@ -134,15 +138,14 @@ export async function receiveMessage(
       };
     }),
   };
+  // The filters run on the written copy and their plan is committed (queue, quarantine, split,
+  // drop) before the 250; a filter's refusal is the reply and nothing stays on disk.
   try {
-    await body.commit(record);
+    return await contentStage(deps, body, record, session, st);
   } catch (err) {
+    if ((err as SmtpReplyError).responseCode) throw err;
+    await body.abort();
     log.error({ stage: 'spool', sessionId: session.id, queueId: id, err: (err as Error).message }, 'spool commit failed');
     throw storageError(err);
   }
-  log.info(
-    { stage: 'spool', sessionId: session.id, queueId: id, mailFrom, rcpts, size: record.size, inbound: record.client.inbound },
-    'message queued',
-  );
-  return record;
 }

@@ -14,6 +14,8 @@ import { receiveMessage } from './receive.js';
 import type { Spool } from '../queue/spool.js';
 import type { SpoolRecord } from '../queue/record.js';
 import type { Logger } from '../observe/log.js';
+import type { ConnectResult, Pipeline } from '../filters/pipeline.js';
+import { connectStage } from './filter-stage.js';
 
 export type AcceptedRcpt = RecipientDecision & { dsn?: { notify?: string[]; orcpt?: string } };
 
@@ -23,6 +25,10 @@ export interface SessionState {
   messages: number;
   decisions: Map<string, AcceptedRcpt>;
   counted: boolean;
+  /** The IP the filters judge when it is not the peer's (enhanced filtering); unset: the peer. */
+  clientIp?: string;
+  /** The connection stage's result, computed at the first MAIL FROM and again after STARTTLS. */
+  connect?: Promise<ConnectResult> | undefined;
 }
 
 export interface ListenerDeps {
@@ -30,6 +36,8 @@ export interface ListenerDeps {
   spool: Spool;
   log: Logger;
   onQueued: (record: SpoolRecord) => void;
+  /** The protection pipeline (filters/pipeline.ts). */
+  pipeline: Pipeline;
 }
 
 type Cb = (err?: Error | null) => void;
@@ -151,6 +159,7 @@ export class Listener {
     st.facts = { ip: session.remoteAddress, tls: true, certNames: cert.names };
     st.cls = classifySession(this.deps.getModel(), st.facts);
     st.decisions.clear();
+    st.connect = undefined; // the connection filters judge the session as it is now classified
     this.deps.log.info(
       {
         stage: 'classify',
@@ -180,7 +189,13 @@ export class Listener {
       this.deps.log.info({ stage: 'policy', sessionId: session.id, mailFrom: address, reason: v.reason }, 'sender refused');
       return cb(verdictError(v));
     }
-    cb();
+    connectStage(this.deps.pipeline, session, st, this.deps.log).then(
+      (refused) => cb(refused),
+      (err: Error) => {
+        this.deps.log.error({ stage: 'filter', sessionId: session.id, err: err.message }, 'connection stage failed');
+        cb(replyError(451, '4.7.500', 'Sender could not be checked, try again later'));
+      },
+    );
   }
 
   private onRcptTo(
@@ -220,9 +235,9 @@ export class Listener {
     const st = this.state(session);
     st.messages++;
     receiveMessage({ ...this.deps, model: this.deps.getModel() }, stream, session, st).then(
-      (record) => {
-        this.deps.onQueued(record);
-        cb(null, `Ok: queued as ${record.id}`);
+      (stored) => {
+        for (const record of stored.queued) this.deps.onQueued(record);
+        cb(null, `Ok: queued as ${stored.id}`);
       },
       (err: Error) => cb(err),
     );

@@ -8,6 +8,7 @@ import type { Logger } from '../observe/log.js';
 import type { Spool } from './spool.js';
 import { isQueueId } from './scan.js';
 import { whyMissing } from './offline.js';
+import type { Quarantine } from './quarantine.js';
 
 export const CONTROL_SOCKET_NAME = 'control.sock';
 /** sun_path is 108 bytes on Linux including the terminating NUL. */
@@ -18,17 +19,21 @@ const REQUEST_IDLE_TIMEOUT_MS = 10_000;
 /** Above the scheduler's wait for a delivery in flight (30 s), so the daemon answers first. */
 export const CONTROL_CLIENT_TIMEOUT_MS = 45_000;
 
-export type ControlOp = 'ping' | 'retry' | 'hold' | 'release' | 'delete' | 'bounce';
-export const CONTROL_OPS: readonly ControlOp[] = ['ping', 'retry', 'hold', 'release', 'delete', 'bounce'];
+export type ControlOp = 'ping' | 'retry' | 'hold' | 'release' | 'delete' | 'bounce' | QuarantineOp;
+/** `sluice quarantine release|delete` (issue 9): they act on the quarantine area, not the queue. */
+export type QuarantineOp = 'quarantine-release' | 'quarantine-delete';
+export const CONTROL_OPS: readonly ControlOp[] = ['ping', 'retry', 'hold', 'release', 'delete', 'bounce', 'quarantine-release', 'quarantine-delete'];
 export interface ControlRequest {
   op: ControlOp;
   id?: string;
   /** retry only: every queued message (held ones stay held). */
   all?: boolean;
+  /** quarantine-release only: the recipients to release to (absent: all). */
+  recipients?: string[];
 }
 export type ControlErrorCode = 'E_NOT_FOUND' | 'E_FAILED_MESSAGE' | 'E_ON_HOLD' | 'E_BAD_REQUEST' | 'E_INTERNAL';
 export type ControlResponse =
-  | { ok: true; id?: string; count?: number; note?: string }
+  | { ok: true; id?: string; count?: number; note?: string; released?: string[]; queuedAs?: string }
   | { ok: false; code: ControlErrorCode; error: string };
 
 /** What the control socket needs from the QueueManager (its admin block). */
@@ -56,6 +61,9 @@ export function badRequest(req: unknown): ControlResponse | null {
   if (typeof r !== 'object' || r === null || !CONTROL_OPS.includes(r.op)) return { ok: false, code: 'E_BAD_REQUEST', error: 'unknown operation' };
   if (r.op === 'ping' || (r.op === 'retry' && r.all === true)) return null;
   if (typeof r.id !== 'string' || !isQueueId(r.id)) return { ok: false, code: 'E_BAD_REQUEST', error: `queue: bad queue id ${JSON.stringify(r.id)}` };
+  if (r.recipients !== undefined && (!Array.isArray(r.recipients) || !r.recipients.every((x) => typeof x === 'string'))) {
+    return { ok: false, code: 'E_BAD_REQUEST', error: 'quarantine: recipients must be a list of addresses' };
+  }
   return null;
 }
 
@@ -71,6 +79,7 @@ export class ControlServer {
     private readonly spool: Spool,
     private readonly queue: QueueAdmin,
     private readonly log: Logger,
+    private readonly quarantine: Quarantine | null = null,
   ) {
     this.path = controlSocketPath(spool.dir);
   }
@@ -162,6 +171,10 @@ export class ControlServer {
 
   private async apply(r: ControlRequest): Promise<ControlResponse> {
     if (r.op === 'ping') return { ok: true };
+    if (r.op === 'quarantine-release' || r.op === 'quarantine-delete') {
+      if (!this.quarantine) return { ok: false, code: 'E_INTERNAL', error: 'quarantine: not available in this daemon' };
+      return r.op === 'quarantine-delete' ? this.quarantine.delete(r.id!) : this.quarantine.release(r.id!, r.recipients?.length ? r.recipients : null);
+    }
     if (r.op === 'retry' && r.all) return { ok: true, count: this.queue.retryAll() };
     const id = r.id!;
     if (r.op === 'retry') {

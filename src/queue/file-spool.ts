@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { SpoolRecord } from './record.js';
-import { isQueueId, readMessageRecord, scanSpool } from './scan.js';
+import { areaFolder, isQueueId, readMessageRecord, scanSpool } from './scan.js';
 import type { MessageWriter, ScanStats, Spool, SpoolArea } from './spool.js';
 import { encodeTrailer, msgName, recordJson, stateName, TMP_EXT } from './spool-format.js';
 import { DirSyncer, ignoreMissing, writeSynced, type SpoolPaths } from './spool-io.js';
@@ -17,6 +17,7 @@ import { SpoolLock } from './spool-lock.js';
 import { migrateQuarantine, migrateV1 } from './spool-migrate.js';
 import { recoverQueue } from './spool-recover.js';
 import { BodyCache } from './body-cache.js';
+import { keptBytes, keptRanges } from './omit.js';
 import { SluiceError } from '../domain/errors.js';
 import type { Logger } from '../observe/log.js';
 
@@ -57,8 +58,8 @@ class FileMessageWriter implements MessageWriter {
     );
   }
 
-  async commit(record: SpoolRecord): Promise<void> {
-    const final = this.spool.msgPath(this.id);
+  async commit(record: SpoolRecord, area: 'queue' | 'quarantine' = 'queue'): Promise<void> {
+    const final = this.spool.msgPath(this.id, area);
     try {
       if (record.id !== this.id || record.size !== this.bytes) {
         throw new Error(`record ${record.id} (size ${record.size}) does not describe message ${this.id} (${this.bytes} bytes written)`);
@@ -68,8 +69,8 @@ class FileMessageWriter implements MessageWriter {
       await this.fh.sync();
       await this.close();
       await fs.rename(this.tmpPath, final);
-      await this.spool.syncArea('queue');
-      if (this.kept) this.spool.cache.put(this.id, this.kept, this.bytes);
+      await this.spool.syncArea(area);
+      if (this.kept && area === 'queue') this.spool.cache.put(this.id, this.kept, this.bytes);
       this.kept = null;
     } catch (err) {
       await this.abort();
@@ -105,6 +106,8 @@ export class FileSpool implements Spool {
   readonly queueDir: string;
   readonly failedDir: string;
   readonly corruptDir: string;
+  /** The quarantine: held/, never quarantine/ (the pre-issue-8 corrupt folder, migrated away at open). */
+  readonly heldDir: string;
   private readonly paths: SpoolPaths;
   private readonly syncers: Record<SpoolArea, DirSyncer>;
   private readonly lock: SpoolLock;
@@ -126,8 +129,9 @@ export class FileSpool implements Spool {
     this.queueDir = path.join(dir, 'queue');
     this.failedDir = path.join(dir, 'failed');
     this.corruptDir = path.join(dir, 'corrupt');
+    this.heldDir = path.join(dir, areaFolder('quarantine'));
     this.paths = { root: dir, queueDir: this.queueDir, failedDir: this.failedDir, corruptDir: this.corruptDir };
-    this.syncers = { queue: new DirSyncer(this.queueDir), failed: new DirSyncer(this.failedDir) };
+    this.syncers = { queue: new DirSyncer(this.queueDir), failed: new DirSyncer(this.failedDir), quarantine: new DirSyncer(this.heldDir) };
     this.lock = new SpoolLock(dir, opts.owner ?? 'sluice daemon');
   }
 
@@ -137,7 +141,7 @@ export class FileSpool implements Spool {
       this.log.warn({ stage: 'spool', lock: this.lock.path, previousPid: previous?.pid ?? null, previousOwner: previous?.owner ?? null, reason }, 'took over a stale spool lock'),
     );
     try {
-      for (const d of [this.queueDir, this.failedDir, this.corruptDir]) await fs.mkdir(d, { recursive: true });
+      for (const d of [this.queueDir, this.failedDir, this.corruptDir, this.heldDir]) await fs.mkdir(d, { recursive: true });
       await migrateQuarantine(this.paths, this.log);
       for (const area of ['queue', 'failed'] as const) await migrateV1(this.paths, area, () => this.syncArea(area), this.log);
     } catch (err) {
@@ -171,20 +175,29 @@ export class FileSpool implements Spool {
   }
 
   body(record: SpoolRecord, area?: SpoolArea): Readable {
-    const cached = area === 'failed' ? undefined : this.cache.get(record.id);
-    // One chunk, headers included: one socket write at the smart host instead of two.
-    if (cached) return Readable.from([record.headers ? Buffer.concat([Buffer.from(record.headers, 'latin1'), cached]) : cached]);
+    const cached = area === undefined || area === 'queue' ? this.cache.get(record.id) : undefined;
+    if (cached) {
+      const kept = keptBytes(cached, record.omit);
+      // One chunk, headers included: one socket write at the smart host instead of two.
+      return Readable.from([record.headers ? Buffer.concat([Buffer.from(record.headers, 'latin1'), kept]) : kept]);
+    }
     const file = this.msgPath(record.id, area);
     // Only the body range: the trailer (record and footer) after it is never part of the message.
-    const open = () => (record.size > 0 ? createReadStream(file, { start: 0, end: record.size - 1 }) : Readable.from([]));
+    const ranges = keptRanges(record.size, record.omit);
     const headers = record.headers ?? '';
-    if (!headers) return open();
+    const only = ranges.length === 1 ? ranges[0]! : null;
+    if (!headers && only) return createReadStream(file, { start: only[0], end: only[1] - 1 });
+    if (!headers && !ranges.length) return Readable.from([]);
     return Readable.from(
       (async function* () {
-        yield Buffer.from(headers, 'latin1');
-        yield* open();
+        if (headers) yield Buffer.from(headers, 'latin1');
+        for (const [s, e] of ranges) yield* createReadStream(file, { start: s, end: e - 1 });
       })(),
     );
+  }
+
+  received(record: SpoolRecord, area?: SpoolArea): Readable {
+    return record.size > 0 ? createReadStream(this.msgPath(record.id, area), { start: 0, end: record.size - 1 }) : Readable.from([]);
   }
 
   async readHead(record: SpoolRecord, maxBytes: number, area?: SpoolArea): Promise<Buffer> {
@@ -192,9 +205,12 @@ export class FileSpool implements Spool {
     if (head.length >= maxBytes) return head.subarray(0, maxBytes);
     const fh = await fs.open(this.msgPath(record.id, area), 'r');
     try {
-      const buf = Buffer.alloc(Math.min(maxBytes - head.length, record.size));
+      // Omitted ranges are in the header block: read that much more, then leave them out.
+      const omitted = (record.omit ?? []).reduce((n, [s, e]) => n + (e - s), 0);
+      const buf = Buffer.alloc(Math.min(maxBytes - head.length + omitted, record.size));
       const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-      return Buffer.concat([head, buf.subarray(0, bytesRead)]);
+      const kept = keptBytes(buf.subarray(0, bytesRead), record.omit);
+      return Buffer.concat([head, kept]).subarray(0, maxBytes);
     } finally {
       await fh.close();
     }
@@ -216,7 +232,7 @@ export class FileSpool implements Spool {
   async update(record: SpoolRecord): Promise<void> {
     // After an attempt the message waits: it keeps its index entry, not its body.
     this.cache.drop(record.id);
-    const area: SpoolArea = record.status === 'failed' ? 'failed' : 'queue';
+    const area: SpoolArea = record.quarantine ? 'quarantine' : record.status === 'failed' ? 'failed' : 'queue';
     await this.writeState(record, area);
     await this.syncArea(area);
   }
@@ -233,14 +249,36 @@ export class FileSpool implements Spool {
   }
 
   async removeFailed(id: string): Promise<boolean> {
+    return this.removeFrom(id, 'failed');
+  }
+
+  async removeQuarantined(id: string): Promise<boolean> {
+    return this.removeFrom(id, 'quarantine');
+  }
+
+  private async removeFrom(id: string, area: 'failed' | 'quarantine'): Promise<boolean> {
     try {
-      await fs.unlink(this.msgPath(id, 'failed'));
+      await fs.unlink(this.msgPath(id, area));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw err;
     }
-    await fs.unlink(this.statePath(id, 'failed')).catch(ignoreMissing);
+    await fs.unlink(this.statePath(id, area)).catch(ignoreMissing);
     return true;
+  }
+
+  /**
+   * Quarantine → queue. The queue state is written first, then the message file moves: a crash in
+   * between leaves a queue state without its message (ignored, cleared by recovery) and the
+   * message still held, so a release is redone, never lost and never doubled.
+   */
+  async release(record: SpoolRecord): Promise<void> {
+    delete record.quarantine;
+    await this.writeState(record, 'queue');
+    await fs.rename(this.msgPath(record.id, 'quarantine'), this.msgPath(record.id));
+    await this.syncArea('queue');
+    await fs.unlink(this.statePath(record.id, 'quarantine')).catch(ignoreMissing);
+    await this.syncArea('quarantine');
   }
 
   /**
@@ -266,7 +304,7 @@ export class FileSpool implements Spool {
   }
 
   recover(): AsyncGenerator<SpoolRecord> {
-    const sync = { queue: () => this.syncArea('queue'), failed: () => this.syncArea('failed') };
+    const sync = { queue: () => this.syncArea('queue'), failed: () => this.syncArea('failed'), quarantine: () => this.syncArea('quarantine') };
     return recoverQueue(this.paths, sync, this.log, (states) => (this.stated = states));
   }
 
@@ -284,7 +322,7 @@ export class FileSpool implements Spool {
   }
 
   private areaDir(area: SpoolArea = 'queue'): string {
-    return area === 'failed' ? this.failedDir : this.queueDir;
+    return area === 'failed' ? this.failedDir : area === 'quarantine' ? this.heldDir : this.queueDir;
   }
 
   private async writeState(record: SpoolRecord, area: SpoolArea): Promise<void> {

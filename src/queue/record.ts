@@ -12,7 +12,7 @@ export interface RcptState {
    * connector"), delivery routes again on the live config at each attempt, so fixing a connector
    * fixes its queue; an explicit route is honoured as given.
    */
-  route: { kind: string; connector: string | null; rule: string; explicit?: boolean };
+  route: { kind: string; connector: string | null; rule: string; explicit?: boolean; requireTls?: boolean };
   status: RcptStatus;
   attempts: number;
   lastError: string | null;
@@ -56,6 +56,25 @@ export interface SpoolRecord {
    * message is read, so the received bytes stay exactly as received (DKIM-safe).
    */
   headers?: string;
+  /**
+   * Sorted [start, end) byte ranges of the received bytes left out whenever the message is read:
+   * received header fields a filter removed. The bytes on disk stay as received.
+   */
+  omit?: [number, number][];
+  /** Set while the message is held in the quarantine (spool area 'quarantine'). */
+  quarantine?: QuarantineInfo;
+}
+
+/** Why and until when a message is held (issue 9). `type` is one of EOP's QUARANTINE_TYPES. */
+export interface QuarantineInfo {
+  filter: string;
+  stage: string;
+  type: string;
+  reason: string;
+  quarantinedAt: number;
+  expiresAt: number;
+  /** Every filter's verdict on the message, for `quarantine show`. */
+  verdicts?: { filter: string; stage: string; verdict: string; reason: string }[];
 }
 
 export const pendingRcpts = (r: SpoolRecord): RcptState[] => r.rcpts.filter((x) => x.status === 'pending');

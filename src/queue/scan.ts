@@ -15,6 +15,9 @@ export type { ScanStats, SpoolArea } from './spool.js';
 
 const ID_PATTERN = /^[A-Za-z0-9]+$/;
 
+/** The folder of a spool area: the quarantine lives in held/ (quarantine/ is the pre-issue-8 corrupt folder). */
+export const areaFolder = (area: SpoolArea): string => (area === 'quarantine' ? 'held' : area);
+
 export function isQueueId(id: string): boolean {
   return ID_PATTERN.test(id);
 }
@@ -68,7 +71,7 @@ export function readMessageRecord(dir: string, id: string, hasState?: boolean): 
  * silently. Files of a not yet migrated v1 spool (<id>.json) are read as well.
  */
 export async function* scanSpool(spoolDir: string, area: SpoolArea, stats: ScanStats = { unreadable: 0 }): AsyncGenerator<SpoolRecord> {
-  const dirPath = path.join(spoolDir, area);
+  const dirPath = path.join(spoolDir, areaFolder(area));
   let names: string[];
   try {
     names = readdirSync(dirPath);

@@ -5,8 +5,11 @@
 import type { Readable } from 'node:stream';
 import type { SpoolRecord } from './record.js';
 
-/** Where a message lives: the queue (active, deferred, held) or failed/ (kept for inspection). */
-export type SpoolArea = 'queue' | 'failed';
+/**
+ * Where a message lives: the queue (active, deferred, held), failed/ (kept for inspection) or
+ * the quarantine (held by a filter until released, deleted or expired).
+ */
+export type SpoolArea = 'queue' | 'failed' | 'quarantine';
 
 /** Counts what a listing skipped, for the queue tools' warning line. */
 export interface ScanStats {
@@ -31,7 +34,7 @@ export interface MessageWriter {
    * On failure everything written is removed and it throws SluiceError E_SPOOL_WRITE (with the
    * errno as cause).
    */
-  commit(record: SpoolRecord): Promise<void>;
+  commit(record: SpoolRecord, area?: 'queue' | 'quarantine'): Promise<void>;
   /** Discards the message (refused, or the client went away). Never throws. */
   abort(): Promise<void>;
 }
@@ -53,6 +56,8 @@ export interface Spool {
   create(id: string): Promise<MessageWriter>;
   /** The message as delivered or bounced: `record.headers` in front of the received bytes. */
   body(record: SpoolRecord, area?: SpoolArea): Readable;
+  /** The message exactly as received: no headers of ours, nothing left out (quarantine export, copies). */
+  received(record: SpoolRecord, area?: SpoolArea): Readable;
   /** At most `maxBytes` of body(record): the header block for DSNs and `queue show`. */
   readHead(record: SpoolRecord, maxBytes: number, area?: SpoolArea): Promise<Buffer>;
   readRecord(id: string, area?: SpoolArea): Promise<SpoolRecord | null>;
@@ -64,6 +69,10 @@ export interface Spool {
   removeFailed(id: string): Promise<boolean>;
   /** Final failure: the message moves to failed/ with `record` as its state (status 'failed'). */
   moveToFailed(record: SpoolRecord): Promise<void>;
+  /** Quarantine release: the message moves to the queue with `record` (no `quarantine`) as its state. */
+  release(record: SpoolRecord): Promise<void>;
+  /** Removes a message from the quarantine (deleted or expired); false if there is none. */
+  removeQuarantined(id: string): Promise<boolean>;
   /** Every committed record of one area, one at a time (directory order, as mailq). */
   list(area: SpoolArea, stats?: ScanStats): AsyncIterable<SpoolRecord>;
   /**

@@ -3,6 +3,7 @@
 // dead-host memory, and returns one classified outcome per recipient. No spool writes here; the
 // queue manager applies the outcomes and asks downUntil() before it dispatches to a destination.
 import type { Readable } from 'node:stream';
+import { applyBodyTransforms } from '../rules/disclaimer.js';
 import type { Resolver } from 'node:dns/promises';
 import type { Model, OutboundConnector } from '../domain/model.js';
 import type { Logger } from '../observe/log.js';
@@ -103,8 +104,11 @@ export class Deliverer {
       : { action: 'defer', rule, status: list.status, diagnostic: list.error };
   }
 
-  private async deliverTo(model: Model, record: SpoolRecord, body: () => Readable, g: Group): Promise<RcptOutcome[]> {
+  private async deliverTo(model: Model, record: SpoolRecord, spoolBody: () => Readable, g: Group): Promise<RcptOutcome[]> {
     const resolved = await this.targets(model, g);
+    // A mail-flow rule's disclaimer is applied to what leaves; the spool keeps the message as received.
+    const transforms = record.transforms;
+    const body = transforms?.length ? () => applyBodyTransforms(spoolBody(), transforms) : spoolBody;
     if (!('hosts' in resolved)) {
       return g.rcpts.map((address) => ({ address, outcome: resolved, connector: g.connector.name, host: null }));
     }

@@ -41,6 +41,8 @@ function groupRecord(base: SpoolRecord, id: string, g: PlanGroup, block: HeaderB
   const rec: SpoolRecord = { ...base, id, rcpts: g.rcpts.map((r) => rcptState(r, original, now)), headers: edited.headers };
   if (edited.omit.length) rec.omit = edited.omit.map(([s, e]) => [s, e]);
   else delete rec.omit;
+  if (g.transforms.length) rec.transforms = [...g.transforms];
+  else delete rec.transforms;
   if (g.disposition.kind === 'quarantine') {
     const d = g.disposition;
     rec.quarantine = {

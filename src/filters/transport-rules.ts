@@ -4,7 +4,7 @@
 import libmime from 'libmime';
 import type { TransportRule } from '../config/sections/rules.js';
 import type { Model } from '../domain/model.js';
-import type { ContentContext, Filter, FilterVerdict, MimeSummary, PipelineFacts } from './contract.js';
+import type { ContentContext, Filter, FilterVerdict, MessageView, MimeSummary } from './contract.js';
 import { ACCEPT } from './contract.js';
 import { applyExceptions, compileConditions, matchAll, type CompiledConditions, type RuleInput } from '../rules/conditions.js';
 import { ruleVerdict } from '../rules/actions.js';
@@ -81,14 +81,14 @@ interface Compiled {
 }
 
 /**
- * Per message: the facts (built on first use) and whether a rule said stopRuleProcessing. Keyed
- * by the pipeline's facts object, which lives exactly as long as one message's run.
+ * Per message: the body facts (built on first use) and whether a rule said stopRuleProcessing.
+ * Keyed by the message view, which the runner passes unchanged to every filter of one message.
  */
 interface MessageState {
   withBody: Promise<Pick<RuleInput, 'bodyText' | 'dlpText' | 'attachments'>> | null;
   stopped: boolean;
 }
-const perMessage = new WeakMap<PipelineFacts, MessageState>();
+const perMessage = new WeakMap<MessageView, MessageState>();
 
 function baseInput(ctx: ContentContext, rule: TransportRule): RuleInput {
   const { model, session, envelope, message } = ctx;
@@ -124,10 +124,10 @@ function baseInput(ctx: ContentContext, rule: TransportRule): RuleInput {
 }
 
 async function inputFor(ctx: ContentContext, c: Compiled): Promise<RuleInput> {
-  let st = perMessage.get(ctx.facts);
+  let st = perMessage.get(ctx.message);
   if (!st) {
     st = { withBody: null, stopped: false };
-    perMessage.set(ctx.facts, st);
+    perMessage.set(ctx.message, st);
   }
   // senderAddressLocation and the SCL differ per rule; the body parse is shared.
   const base = baseInput(ctx, c.rule);
@@ -142,11 +142,11 @@ function ruleFilter(c: Compiled): Filter {
     stage: 'transportRules',
     onError: 'Tempfail',
     async content(ctx: ContentContext): Promise<FilterVerdict> {
-      if (perMessage.get(ctx.facts)?.stopped) return { ...ACCEPT, reason: 'skipped: an earlier rule stopped rule processing' };
+      if (perMessage.get(ctx.message)?.stopped) return { ...ACCEPT, reason: 'skipped: an earlier rule stopped rule processing' };
       const input = await inputFor(ctx, c);
       const match = applyExceptions(c.exceptions, input, matchAll(c.conditions, input));
       if (!match.matched) return { ...ACCEPT, reason: `rule "${c.rule.name}" did not match` };
-      if (c.rule.stopRuleProcessing) perMessage.get(ctx.facts)!.stopped = true;
+      if (c.rule.stopRuleProcessing) perMessage.get(ctx.message)!.stopped = true;
       const to = input.headers.get('to')?.[0] ?? null;
       const disclaimerFits = c.rule.actions.disclaimer ? canTakeDisclaimer(await ctx.message.mime()) : true;
       return ruleVerdict(c.rule, match.recipients, match.why, { subject: input.subject, to, disclaimerFits });

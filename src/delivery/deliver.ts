@@ -4,6 +4,7 @@
 // queue manager applies the outcomes and asks downUntil() before it dispatches to a destination.
 import type { Readable } from 'node:stream';
 import { applyBodyTransforms } from '../rules/disclaimer.js';
+import { envelopeSender } from '../rules/srs-envelope.js';
 import type { Resolver } from 'node:dns/promises';
 import type { Model, OutboundConnector } from '../domain/model.js';
 import type { Logger } from '../observe/log.js';
@@ -167,7 +168,8 @@ export class Deliverer {
     const results = new Map<string, AttemptResult>();
     try {
       const pool = { key: g.key, connector: g.connector, maxConnections: g.window };
-      const info = await this.pools.send(pool, target, { from: record.mailFrom, to: rcpts }, body);
+      const from = envelopeSender(this.getModel(), record, g.domain, rcpts);
+      const info = await this.pools.send(pool, target, { from, to: rcpts }, body);
       const rejected = new Map((info.rejectedErrors ?? []).map((e) => [String(e.recipient), e]));
       for (const a of rcpts) {
         const e = rejected.get(a);

@@ -20,6 +20,8 @@ export interface RcptState {
   lastError: string | null;
   lastHost: string | null;
   updatedAt: number;
+  /** The filter (mail-flow rule) that added this recipient by redirect, blind copy or add-to. */
+  expandedBy?: string;
   /** RFC 3461 parameters given at RCPT, if any. */
   notify?: string[];
   orcpt?: string;

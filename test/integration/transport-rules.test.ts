@@ -27,6 +27,7 @@ before(async () => {
       { name: 'To internet', connectorType: 'Partner', recipientDomains: ['*'], smartHosts: [`127.0.0.1:${internet.port}`] },
       { name: 'Partner TLS', connectorType: 'Partner', isTransportRuleScoped: true, smartHosts: [`127.0.0.1:${partner.port}`] },
     ],
+    organization: { senderRewriting: { enabled: true, secret: 'a-test-secret-of-16+', domain: 'srs.contoso.com' } },
     transportRules: [
       {
         name: 'Finance via partner',
@@ -43,6 +44,7 @@ before(async () => {
       },
       { name: 'Archive legal', sentTo: ['legal@contoso.com'], blindCopyTo: ['archive@contoso.com'] },
       { name: 'Redirect ex-employee', sentTo: ['gone@contoso.com'], redirectMessageTo: ['manager@contoso.com'] },
+      { name: 'Forward to private mailbox', sentTo: ['fwd@contoso.com'], redirectMessageTo: ['private@elsewhere.test'] },
       { name: 'Audit big words', mode: 'Audit', subjectContainsWords: ['audited'], deleteMessage: true },
       { name: 'Disclaimer', fromScope: 'InOrganization', subjectContainsWords: ['disclaimer'], applyHtmlDisclaimerText: '<p>Contoso confidential</p>' },
     ],
@@ -92,6 +94,24 @@ describe('transportRules over SMTP', () => {
     const got = onprem.messages.filter((m) => m.raw.includes(t));
     const rcpts = got.flatMap((m) => m.rcptTo).sort();
     assert.deepEqual(rcpts, ['archive@contoso.com', 'legal@contoso.com', 'manager@contoso.com'], 'gone@ was replaced, each once');
+  });
+
+  test('redirected mail leaving for another domain gets an SRS sender; a bounce to it reaches the original sender; a forged one is refused', async () => {
+    const t = tok();
+    await send({ port: sluice.port, from: 'bob@fabrikam.com', to: ['fwd@contoso.com'], raw: message({ from: 'bob@fabrikam.com', to: 'fwd@contoso.com', subject: t }) });
+    const out = await arrivedFor(internet, 'private@elsewhere.test');
+    assert.match(out.mailFrom, /^SRS0=[^=]{4}=[A-Z2-7]{2}=fabrikam\.com=bob@srs\.contoso\.com$/);
+    assert.ok(out.raw.includes(t));
+    const before = internet.messages.filter((m) => m.rcptTo.includes('bob@fabrikam.com')).length;
+    await send({ port: sluice.port, from: '', to: [out.mailFrom], raw: message({ from: 'mailer-daemon@elsewhere.test', to: out.mailFrom, subject: `bounce ${t}` }) });
+    const bounce = await arrivedFor(internet, 'bob@fabrikam.com');
+    assert.ok(bounce.raw.includes(`bounce ${t}`));
+    assert.equal(internet.messages.filter((m) => m.rcptTo.includes('bob@fabrikam.com')).length, before + 1);
+    const forged = out.mailFrom.replace(/^SRS0=[^=]{4}/, 'SRS0=ZZZZ');
+    await assert.rejects(send({ port: sluice.port, from: '', to: [forged], raw: message({ from: 'x@elsewhere.test', to: forged, subject: 'forged' }) }), (err: Error & { response?: string }) => {
+      assert.equal(err.response, '550 5.1.1 Recipient address rejected: invalid or expired forwarding address');
+      return true;
+    });
   });
 
   test('Audit mode delivers unchanged and logs what it would have done', async () => {

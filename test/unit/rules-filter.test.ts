@@ -91,8 +91,10 @@ function context(model: Model, m: Msg, facts: PipelineFacts): ContentContext {
 async function run(model: Model, m: Msg): Promise<Map<string, FilterVerdict>> {
   const facts: PipelineFacts = { ipAllowed: false, scl: m.scl ?? null, bcl: null, auth: null, skip: new Set() };
   const out = new Map<string, FilterVerdict>();
+  // One context per message, as the runner passes the same message view to every filter.
+  const ctx = context(model, m, facts);
   for (const f of transportRuleFilters(model)) {
-    const v = await f.content!(context(model, m, facts));
+    const v = await f.content!(ctx);
     out.set(f.name, v);
   }
   return out;

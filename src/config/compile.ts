@@ -227,6 +227,9 @@ export function compileConfig(config: Config, source: string): CompileResult {
   checkDirectSend(config, warn);
   checkRecipientValidation(config, report, warn);
   checkTreatAsInternal(config, report);
+  const srs = config.organization.senderRewriting;
+  if (srs.enabled && !srs.secret) report(['organization', 'senderRewriting', 'secret'], 'sender rewriting needs a secret (at least 16 characters)');
+  if (srs.enabled && !srs.domain) report(['organization', 'senderRewriting', 'domain'], 'sender rewriting needs the domain rewritten senders are in');
   // Each feature section checks and compiles its own keys (config/sections/).
   const sections: SectionModels = {
     ...compilePipeline(config, report, warn),

@@ -194,7 +194,22 @@ export const configSchema = z
     dns: z.object({ servers: z.array(parsed(parseDnsServer)).default([]).describe('Resolver addresses, IP or IP:port.') }).strict().prefault({}).describe("DNS servers for MX lookups (default: the system's resolvers)."),
     delivery: deliverySchema.prefault({}).describe('Outbound delivery: retries, timeouts, concurrency.'),
     routing: z.object({ precedence: precedenceSchema }).strict().prefault({}).describe('How a recipient picks an outbound connector.'),
-    organization: z.object({ rejectDirectSend: flag(false).describe("EOP's RejectDirectSend: refuse anonymous mail from an accepted domain's sender.") }).strict().prefault({}).describe("Organization-wide switches (EOP's Set-OrganizationConfig)."),
+    organization: z
+      .object({
+        rejectDirectSend: flag(false).describe("EOP's RejectDirectSend: refuse anonymous mail from an accepted domain's sender."),
+        senderRewriting: section(
+          z
+            .object({
+              enabled: flag(false).describe('Rewrite the sender (SRS0) of mail a rule redirects or blind-copies to another domain.'),
+              secret: z.string().min(16, 'use a secret of at least 16 characters').nullable().default(null).describe('HMAC secret for SRS addresses (at least 16 characters).'),
+              domain: domainName('domain').nullable().default(null).describe('The domain rewritten senders are in (its MX must point at Sluice).'),
+            })
+            .strict(),
+        ).describe('Sender Rewriting Scheme for redirected mail, as EOP rewrites forwarded mail.'),
+      })
+      .strict()
+      .prefault({})
+      .describe("Organization-wide switches (EOP's Set-OrganizationConfig)."),
     acceptedDomains: z.array(acceptedDomainSchema).default([]).describe('Domains this organization receives mail for.'),
     inboundConnectors: z.array(inboundSchema).default([]).describe('Who may send: matched by TLS client certificate, then IP address.'),
     outboundConnectors: z.array(outboundSchema).default([]).describe('Where mail goes: per recipient domain, to smart hosts or by MX.'),

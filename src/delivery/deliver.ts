@@ -3,6 +3,8 @@
 // dead-host memory, and returns one classified outcome per recipient. No spool writes here; the
 // queue manager applies the outcomes and asks downUntil() before it dispatches to a destination.
 import type { Readable } from 'node:stream';
+import { applyBodyTransforms } from '../rules/disclaimer.js';
+import { envelopeSender } from '../rules/srs-envelope.js';
 import type { Resolver } from 'node:dns/promises';
 import type { Model, OutboundConnector } from '../domain/model.js';
 import type { Logger } from '../observe/log.js';
@@ -107,8 +109,11 @@ export class Deliverer {
       : { action: 'defer', rule, status: list.status, diagnostic: list.error };
   }
 
-  private async deliverTo(model: Model, record: SpoolRecord, body: () => Readable, g: Group): Promise<RcptOutcome[]> {
+  private async deliverTo(model: Model, record: SpoolRecord, spoolBody: () => Readable, g: Group): Promise<RcptOutcome[]> {
     const resolved = await this.targets(model, g);
+    // A mail-flow rule's disclaimer is applied to what leaves; the spool keeps the message as received.
+    const transforms = record.transforms;
+    const body = transforms?.length ? () => applyBodyTransforms(spoolBody(), transforms) : spoolBody;
     if (!('hosts' in resolved)) {
       return g.rcpts.map((address) => ({ address, outcome: resolved, connector: g.connector.name, host: null }));
     }
@@ -168,7 +173,8 @@ export class Deliverer {
     const results = new Map<string, AttemptResult>();
     try {
       const pool = { key: g.key, connector: g.connector, maxConnections: g.window };
-      const info = await this.pools.send(pool, target, { from: record.mailFrom, to: rcpts }, body);
+      const from = envelopeSender(this.getModel(), record, g.domain, rcpts);
+      const info = await this.pools.send(pool, target, { from, to: rcpts }, body);
       const rejected = new Map((info.rejectedErrors ?? []).map((e) => [String(e.recipient), e]));
       for (const a of rcpts) {
         const e = rejected.get(a);

@@ -22,6 +22,8 @@ export const INTERNET: OutboundConnector = Object.freeze({
 });
 
 export const NO_ROUTE_KEY = 'none';
+/** Marks the destination key of mail a rule requires TLS for on a connector without a TLS policy. */
+export const REQUIRE_TLS_SUFFIX = '#requireTls';
 
 export type Destination =
   | { kind: 'deliver'; key: string; connector: OutboundConnector; domain: string; rule: string }
@@ -44,7 +46,7 @@ const noRoute = (domain: string, rule: string, diagnostic: string): Destination 
   outcome: { action: 'defer', rule, status: '4.4.0', diagnostic },
 });
 
-function viaConnector(connector: OutboundConnector, domain: string, rule: string): Destination {
+function viaConnector(connector: OutboundConnector, domain: string, rule: string): Extract<Destination, { kind: 'deliver' }> {
   // MX-routed mail is isolated per recipient domain; smart-host mail shares the connector's queue.
   const key = connector.useMxRecord ? `connector:${connector.name}/${domain}` : `connector:${connector.name}`;
   return { kind: 'deliver', key, connector, domain, rule };
@@ -57,6 +59,12 @@ export function destinationOf(model: Model, rcpt: Pick<RcptState, 'address' | 'r
     const c = model.outboundConnectors.find((x) => x.name === given.connector);
     if (!c || !c.enabled) {
       return noRoute(domain, 'explicit-route:unknown-connector', `explicit route to connector ${given.connector}, which is ${c ? 'disabled' : 'not configured'}`);
+    }
+    // routeMessageOutboundRequireTls: a connector without its own TLS policy is held to
+    // EncryptionOnly for this mail, in a queue (and pool) of its own.
+    if (given.requireTls && !c.tlsSettings) {
+      const d = viaConnector({ ...c, tlsSettings: 'EncryptionOnly' }, domain, `explicit:${given.rule}`);
+      return { ...d, key: `${d.key}${REQUIRE_TLS_SUFFIX}` };
     }
     return viaConnector(c, domain, `explicit:${given.rule}`);
   }
@@ -95,7 +103,7 @@ export function windowForKey(model: Model, key: string): number {
   const { perDomain, total } = model.delivery.concurrency;
   if (key.startsWith('mx:')) return Math.min(perDomain, INTERNET.maxConnections);
   if (!key.startsWith('connector:')) return total;
-  const rest = key.slice('connector:'.length);
+  const rest = key.slice('connector:'.length).replace(/#requireTls$/, '');
   const slash = rest.lastIndexOf('/');
   const byName = (name: string) => model.outboundConnectors.find((c) => c.name === name);
   // A connector name may contain "/": the whole rest is a smart-host connector's name first.

@@ -171,6 +171,8 @@ export interface Model extends SectionModels {
   };
   readonly routing: { readonly precedence: readonly RouteClass[] };
   readonly organization: {
+    /** SRS0 rewriting of the sender for redirected and blind-copied mail leaving for another domain. */
+    readonly senderRewriting: { readonly enabled: boolean; readonly secret: string | null; readonly domain: string | null };
     /** EOP's RejectDirectSend: refuse anonymous mail whose MAIL FROM is in an accepted domain (5.7.68). */
     readonly rejectDirectSend: boolean;
   };

@@ -99,6 +99,14 @@ export type HeaderEdit =
   | { readonly op: 'remove'; readonly name: string; readonly value?: string }
   | { readonly op: 'set'; readonly name: string; readonly value: string };
 
+/**
+ * A rewrite of the body applied when the message leaves (the spool keeps the bytes as received):
+ * a mail-flow rule's disclaimer, or its Wrap fallback. Stored with the record, applied in order.
+ */
+export type BodyTransform =
+  | { readonly kind: 'disclaimer'; readonly text: string; readonly location: 'Append' | 'Prepend' }
+  | { readonly kind: 'wrap'; readonly text: string };
+
 export type FilterAction =
   | { readonly kind: 'accept' }
   | { readonly kind: 'reject' | 'tempfail'; readonly code: number; readonly enhanced: string; readonly text: string }
@@ -121,6 +129,8 @@ export interface FilterVerdict {
   readonly redirectTo?: readonly string[];
   /** Route override for the recipients (mail-flow rule "route via connector"). */
   readonly route?: { readonly connector: string; readonly rule: string; readonly requireTls?: boolean };
+  /** Body rewrites for the recipients (applied at delivery, before DKIM signing). */
+  readonly bodyTransforms?: readonly BodyTransform[];
   /** Short human reason for the log and the trace ("DMARC p=reject for fabrikam.com"). */
   readonly reason: string;
   /**

@@ -1,7 +1,7 @@
 // The pure half of the runner: folds each filter's verdict, in stage order, into a per-recipient
 // plan (deliver, quarantine or delete; header edits; route), the facts later stages read, and a
 // refusal for the whole message. No I/O: pipeline.ts runs the filters, store.ts commits the plan.
-import type { Filter, FilterStage, FilterVerdict, HeaderEdit, PipelineFacts, QuarantineType } from './contract.js';
+import type { BodyTransform, Filter, FilterStage, FilterVerdict, HeaderEdit, PipelineFacts, QuarantineType } from './contract.js';
 import type { RcptState } from '../queue/record.js';
 import type { ReplyCode } from '../domain/verdict.js';
 
@@ -16,6 +16,8 @@ export interface RcptPlan {
   readonly disposition: Disposition;
   /** Header edits for this recipient's copy, in stage order. */
   readonly edits: readonly HeaderEdit[];
+  /** Body rewrites for this recipient's copy (disclaimers), applied when it leaves. */
+  readonly transforms?: readonly BodyTransform[];
   /** The filter that added this recipient (redirect, add recipients); absent for the envelope's own. */
   readonly addedBy?: string;
 }
@@ -93,7 +95,8 @@ export function applyVerdict(plan: Plan, filter: Pick<Filter, 'name' | 'stage'>,
     const route = v.route
       ? { kind: 'connector', connector: v.route.connector, rule: v.route.rule, explicit: true, ...(v.route.requireTls ? { requireTls: true } : {}) }
       : r.route;
-    return { ...r, disposition, route, edits: v.headerEdits?.length ? [...r.edits, ...v.headerEdits] : r.edits };
+    const transforms = v.bodyTransforms?.length ? [...(r.transforms ?? []), ...v.bodyTransforms] : r.transforms;
+    return { ...r, disposition, route, edits: v.headerEdits?.length ? [...r.edits, ...v.headerEdits] : r.edits, ...(transforms ? { transforms } : {}) };
   });
   const template = rcpts.find(targeted);
   if (v.redirectTo?.length && template) {
@@ -120,20 +123,21 @@ function dedupe(rcpts: RcptPlan[]): RcptPlan[] {
 export interface PlanGroup {
   readonly disposition: Disposition;
   readonly edits: readonly HeaderEdit[];
+  readonly transforms: readonly BodyTransform[];
   readonly rcpts: readonly RcptPlan[];
 }
 
 /**
- * The split rule: recipients that share disposition and header edits share one spool record;
+ * The split rule: recipients that share disposition, header edits and body rewrites share one spool record;
  * each further group is a copy of the message. Groups keep the envelope's recipient order.
  */
 export function groupPlan(plan: Plan): PlanGroup[] {
-  const groups = new Map<string, { disposition: Disposition; edits: readonly HeaderEdit[]; rcpts: RcptPlan[] }>();
+  const groups = new Map<string, { disposition: Disposition; edits: readonly HeaderEdit[]; transforms: readonly BodyTransform[]; rcpts: RcptPlan[] }>();
   for (const r of plan.rcpts) {
-    const key = JSON.stringify([r.disposition, r.edits]);
+    const key = JSON.stringify([r.disposition, r.edits, r.transforms ?? []]);
     const g = groups.get(key);
     if (g) g.rcpts.push(r);
-    else groups.set(key, { disposition: r.disposition, edits: r.edits, rcpts: [r] });
+    else groups.set(key, { disposition: r.disposition, edits: r.edits, transforms: r.transforms ?? [], rcpts: [r] });
   }
   return [...groups.values()];
 }

@@ -8,6 +8,7 @@ import { senderAuthenticationFactory } from './sender-auth.js';
 import { malwareFilters } from './malware.js';
 import { fileTypesFilters } from './file-types.js';
 import { spamFilters } from './spam.js';
+import { transportRuleFilters } from './transport-rules.js';
 import { headerTrustFilters } from './header-trust.js';
 
 export const FILTER_FACTORIES: readonly FilterFactory[] = [
@@ -16,6 +17,7 @@ export const FILTER_FACTORIES: readonly FilterFactory[] = [
   malwareFilters,
   fileTypesFilters,
   spamFilters,
+  transportRuleFilters,
   headerTrustFilters,
 ];
 

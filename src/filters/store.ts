@@ -32,7 +32,7 @@ export const verdictSummary = (vs: readonly VerdictRecord[]) => vs.map((v) => ({
 function rcptState(p: RcptPlan, original: Map<string, RcptState>, now: number): RcptState {
   const o = p.addedBy ? undefined : original.get(p.address.toLowerCase());
   if (o) return { ...o, route: p.route };
-  return { address: p.address, route: p.route, status: 'pending', attempts: 0, lastError: null, lastHost: null, updatedAt: now };
+  return { address: p.address, route: p.route, status: 'pending', attempts: 0, lastError: null, lastHost: null, updatedAt: now, ...(p.addedBy ? { expandedBy: p.addedBy } : {}) };
 }
 
 function groupRecord(base: SpoolRecord, id: string, g: PlanGroup, block: HeaderBlock, result: StageResult, model: Model, now: number): SpoolRecord {
@@ -41,6 +41,8 @@ function groupRecord(base: SpoolRecord, id: string, g: PlanGroup, block: HeaderB
   const rec: SpoolRecord = { ...base, id, rcpts: g.rcpts.map((r) => rcptState(r, original, now)), headers: edited.headers };
   if (edited.omit.length) rec.omit = edited.omit.map(([s, e]) => [s, e]);
   else delete rec.omit;
+  if (g.transforms.length) rec.transforms = [...g.transforms];
+  else delete rec.transforms;
   if (g.disposition.kind === 'quarantine') {
     const d = g.disposition;
     rec.quarantine = {

@@ -122,7 +122,8 @@ export async function receiveMessage(
       const d = st.decisions.get(address);
       const route = d?.route;
       return {
-        address,
+        // A verified SRS address is delivered to the sender it stands for.
+        address: d?.deliverTo ?? address,
         route: {
           kind: route?.kind ?? 'unknown',
           connector: route && route.kind === 'connector' ? route.connector.name : null,

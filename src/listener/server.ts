@@ -7,6 +7,7 @@ import type { Model } from '../domain/model.js';
 import { SluiceError } from '../domain/errors.js';
 import { classifySession, type Classification, type SessionFacts } from '../classify/classify-session.js';
 import { decideRecipient, decideSender, type RecipientDecision } from '../policy/relay.js';
+import { decideSrsRecipient } from '../policy/srs-recipient.js';
 import { replyError, verdictError } from './replies.js';
 import { SluiceSmtpServer } from './connection.js';
 import { peerCertificateFacts } from './peer-cert.js';
@@ -19,7 +20,7 @@ import type { Logger } from '../observe/log.js';
 import type { ConnectResult, Pipeline } from '../filters/pipeline.js';
 import { connectStage } from './filter-stage.js';
 
-export type AcceptedRcpt = RecipientDecision & { dsn?: { notify?: string[]; orcpt?: string } };
+export type AcceptedRcpt = RecipientDecision & { dsn?: { notify?: string[]; orcpt?: string }; deliverTo?: string };
 
 export interface SessionState {
   facts: SessionFacts;
@@ -220,7 +221,7 @@ export class Listener {
       return cb(replyError(452, '4.5.3', 'Too many recipients'));
     }
     const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
-    const d = decideRecipient(model, st.facts, st.cls, mailFrom, address);
+    const d = decideSrsRecipient(model, address) ?? decideRecipient(model, st.facts, st.cls, mailFrom, address);
     const route = d.route && d.route.kind === 'connector' ? d.route.connector.name : (d.route?.kind ?? null);
     this.deps.log.info(
       {

@@ -2,6 +2,8 @@
 // spool stores it in the message file's trailer at commit and in a small state file after each
 // change (spool-format.ts). Pure helpers only; file-spool.ts does the I/O.
 
+import type { BodyTransform } from '../filters/contract.js';
+
 export type RcptStatus = 'pending' | 'delivered' | 'failed';
 export type RecordStatus = 'active' | 'hold' | 'failed';
 
@@ -18,6 +20,8 @@ export interface RcptState {
   lastError: string | null;
   lastHost: string | null;
   updatedAt: number;
+  /** The filter (mail-flow rule) that added this recipient by redirect, blind copy or add-to. */
+  expandedBy?: string;
   /** RFC 3461 parameters given at RCPT, if any. */
   notify?: string[];
   orcpt?: string;
@@ -61,6 +65,11 @@ export interface SpoolRecord {
    * received header fields a filter removed. The bytes on disk stay as received.
    */
   omit?: [number, number][];
+  /**
+   * Body rewrites (a mail-flow rule's disclaimer) applied to the outgoing stream at delivery, in
+   * order, before DKIM signing. The stored bytes stay as received.
+   */
+  transforms?: BodyTransform[];
   /** Set while the message is held in the quarantine (spool area 'quarantine'). */
   quarantine?: QuarantineInfo;
 }

@@ -118,7 +118,7 @@ export function buildModel(spec: ModelSpec = {}): Model {
       ...spec.delivery,
     },
     routing: { precedence: spec.precedence ?? ['exact', 'allAcceptedDomains', 'wildcard'] },
-    organization: { rejectDirectSend: spec.rejectDirectSend ?? false },
+    organization: { rejectDirectSend: spec.rejectDirectSend ?? false, senderRewriting: { enabled: false, secret: null, domain: null } },
     acceptedDomains: (spec.acceptedDomains ?? ['contoso.com']).map(accepted),
     inboundConnectors: (spec.inboundConnectors ?? []).map(inbound),
     outboundConnectors: (spec.outboundConnectors ?? []).map(outbound),

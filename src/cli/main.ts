@@ -20,6 +20,11 @@ Commands:
                                   inspect and manage the mail queue of the config's spool.dir
                                   (through the running daemon, else on the files directly;
                                   \`sluice queue --help\` for details)
+  trace  [--sender ADDR] [--recipient ADDR] [--message-id ID] [--since 48h] [--until ...]
+         [--status Delivered|Failed|Pending|Quarantined|FilteredAsSpam|Expanded] [--json]
+         | --details QUEUE_ID
+                                  message trace: one row per message and recipient, or
+                                  every event of one message (\`sluice trace --help\`)
 
 Options:
   -c, --config FILE   configuration file (default: config/sluice.yaml)
@@ -34,6 +39,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   // Subcommands and positional ids: the queue tools parse their own arguments.
   if (command === 'queue') return (await import('./queue.js')).runQueue(rest);
+  if (command === 'trace') return (await import('./trace.js')).runTrace(rest);
   let values;
   try {
     ({ values } = parseArgs({

@@ -10,6 +10,8 @@ import type { SessionState } from './server.js';
 import { BareNewlineDetector } from './bare-newline.js';
 import { receivedHeader } from './received-header.js';
 import { replyError } from './replies.js';
+import { track } from '../observe/events.js';
+import { HeaderScanner } from '../observe/header-fields.js';
 
 export interface ReceiveDeps {
   model: Model;
@@ -48,6 +50,7 @@ export async function receiveMessage(
     throw storageError(err);
   }
   const guard = new BareNewlineDetector();
+  const head = new HeaderScanner();
   let writeError: unknown = null;
   const header = receivedHeader({
     helo: session.hostNameAppearsAs || session.clientHostname || '',
@@ -64,6 +67,7 @@ export async function receiveMessage(
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       guard.scan(chunk);
+      head.scan(chunk);
       if (writeError || guard.found || stream.sizeExceeded) continue; // keep reading, stop writing
       try {
         await body.write(chunk);
@@ -78,9 +82,20 @@ export async function receiveMessage(
     log.info({ stage: 'receive', sessionId: session.id, queueId: id, reason: `data stream: ${(err as Error).message}` }, 'message abandoned');
     throw replyError(451, '4.3.0', 'Message transfer aborted');
   }
-  const refuse = async (err: Error, reason: string) => {
+  const { messageId, subject } = head.fields();
+  const event = {
+    queueId: id,
+    sessionId: session.id,
+    messageId,
+    sender: mailFrom,
+    recipients: rcpts,
+    subject: model.trace.includeSubject ? subject : null,
+    clientIp: session.remoteAddress,
+    inbound: st.cls.connector?.name ?? null,
+  };
+  const refuse = async (err: Error & { responseCode?: number }, reason: string) => {
     await body.abort();
-    log.info({ stage: 'receive', sessionId: session.id, queueId: id, mailFrom, rcpts, reason }, 'message refused');
+    track({ ...event, kind: 'REJECT', size: body.bytes, reply: `${err.responseCode ?? 451} ${err.message}`, reason, detail: { stage: 'data' } });
     return err;
   };
   if (stream.sizeExceeded) {
@@ -106,6 +121,8 @@ export async function receiveMessage(
       matchedBy: st.cls.matchedBy,
     },
     mailFrom,
+    messageId,
+    subject: event.subject,
     size: body.bytes,
     status: 'active',
     attempts: 0,
@@ -140,9 +157,6 @@ export async function receiveMessage(
     log.error({ stage: 'spool', sessionId: session.id, queueId: id, err: (err as Error).message }, 'spool commit failed');
     throw storageError(err);
   }
-  log.info(
-    { stage: 'spool', sessionId: session.id, queueId: id, mailFrom, rcpts, size: record.size, inbound: record.client.inbound },
-    'message queued',
-  );
+  track({ ...event, kind: 'RECEIVE', time: now, size: record.size, reason: st.cls.reason, detail: { tls: session.secure } });
   return record;
 }

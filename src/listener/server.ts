@@ -14,6 +14,8 @@ import { receiveMessage } from './receive.js';
 import type { Spool } from '../queue/spool.js';
 import type { SpoolRecord } from '../queue/record.js';
 import type { Logger } from '../observe/log.js';
+import { track } from '../observe/events.js';
+import { noteSessionClosed, noteSessionOpened } from '../observe/metrics.js';
 
 export type AcceptedRcpt = RecipientDecision & { dsn?: { notify?: string[]; orcpt?: string } };
 
@@ -138,6 +140,7 @@ export class Listener {
     st.counted = true;
     this.total++;
     this.perIp.set(ip, n + 1);
+    noteSessionOpened(st.cls.connector?.name ?? null);
     this.deps.log.info(
       { stage: 'classify', sessionId: session.id, ip, connector: st.cls.connector?.name ?? null, reason: st.cls.reason },
       'session classified',
@@ -177,7 +180,18 @@ export class Listener {
     st.decisions.clear();
     const v = decideSender(model, st.facts, st.cls, address);
     if (v.kind !== 'accept') {
-      this.deps.log.info({ stage: 'policy', sessionId: session.id, mailFrom: address, reason: v.reason }, 'sender refused');
+      track({
+        kind: 'REJECT',
+        queueId: null,
+        sessionId: session.id,
+        sender: address,
+        recipients: [],
+        clientIp: session.remoteAddress,
+        inbound: st.cls.connector?.name ?? null,
+        reply: `${v.code} ${v.enhanced} ${v.text}`,
+        reason: v.reason,
+        detail: { stage: 'mail' },
+      });
       return cb(verdictError(v));
     }
     cb();
@@ -197,6 +211,24 @@ export class Listener {
     const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
     const d = decideRecipient(model, st.facts, st.cls, mailFrom, address);
     const route = d.route && d.route.kind === 'connector' ? d.route.connector.name : (d.route?.kind ?? null);
+    if (d.verdict.kind !== 'accept') {
+      const v = d.verdict;
+      track({
+        kind: 'REJECT',
+        queueId: null,
+        sessionId: session.id,
+        sender: mailFrom,
+        recipients: [address],
+        clientIp: session.remoteAddress,
+        inbound: st.cls.connector?.name ?? null,
+        outbound: route,
+        rule: d.route?.rule ?? null,
+        reply: `${v.code} ${v.enhanced} ${v.text}`,
+        reason: v.reason,
+        detail: { stage: 'rcpt', verdict: v.kind },
+      });
+      return cb(verdictError(v));
+    }
     this.deps.log.info(
       {
         stage: 'policy',
@@ -209,9 +241,8 @@ export class Listener {
         outbound: route,
         rule: d.route?.rule ?? null,
       },
-      d.verdict.kind === 'accept' ? 'recipient accepted' : 'recipient refused',
+      'recipient accepted',
     );
-    if (d.verdict.kind !== 'accept') return cb(verdictError(d.verdict));
     st.decisions.set(address, dsn ? { ...d, dsn } : d);
     cb();
   }
@@ -232,6 +263,7 @@ export class Listener {
     const st = this.sessions.get(session.id);
     this.sessions.delete(session.id);
     if (!st?.counted) return;
+    noteSessionClosed();
     this.total--;
     const n = (this.perIp.get(session.remoteAddress) ?? 1) - 1;
     if (n <= 0) this.perIp.delete(session.remoteAddress);

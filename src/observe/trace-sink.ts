@@ -47,7 +47,6 @@ export class TraceSink {
     this.worker = new Worker(new URL('./trace-worker.js', import.meta.url), { workerData: data });
     this.worker.on('message', (m: FromWorker) => this.onMessage(m));
     this.worker.on('error', (err) => this.fail(-1, 'write', `trace worker: ${err.message}`));
-    this.worker.unref();
   }
 
   /** Starts the worker and waits until it has opened the database (or says why it cannot). */

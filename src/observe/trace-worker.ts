@@ -8,7 +8,7 @@ export interface TraceWorkerData {
   path: string;
   includeSubject: boolean;
 }
-export type ToWorker = { type: 'write'; seq: number; batch: unknown[] } | { type: 'prune'; seq: number; before: number } | { type: 'close'; seq: number };
+export type ToWorker = { type: 'write'; seq: number; batch: string } | { type: 'prune'; seq: number; before: number } | { type: 'close'; seq: number };
 export type FromWorker =
   | { type: 'ready' }
   | { type: 'open-failed'; error: string }
@@ -40,7 +40,7 @@ port.on('message', (m: ToWorker) => {
   }
   try {
     if (m.type === 'write') {
-      const rows = store.writeSync(m.batch as Parameters<SqliteTraceStore['writeSync']>[0]);
+      const rows = store.writeSync(JSON.parse(m.batch) as Parameters<SqliteTraceStore['writeSync']>[0]);
       port.postMessage({ type: 'written', seq: m.seq, rows } satisfies FromWorker);
     } else {
       port.postMessage({ type: 'pruned', seq: m.seq, rows: store.pruneSync(m.before) } satisfies FromWorker);

@@ -58,7 +58,7 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
   const listener = new Listener({ getModel, spool, log, onQueued: (r) => queue.enqueue(r) });
   const control = new ControlServer(spool, queue, log);
   const sinks = await startSinks(getModel, log, () => queue.depth());
-  const admin = new AdminServer({ ...model.admin.listen, token: model.admin.token, spoolDir: () => model.spool.dir, traceEnabled: () => sinks.trace !== null, log });
+  const admin = new AdminServer({ ...model.admin.listen, token: model.admin.token, spoolDir: () => model.spool.dir, traceEnabled: () => model.trace.enabled, log });
   let addresses: { host: string; port: number }[];
   try {
     await admin.start();

@@ -13,6 +13,7 @@ import { runCli, startSluice, testConfig, type SluiceProcess } from '../helpers/
 import { adminGet, series } from '../helpers/admin-http.js';
 import { freePort } from '../helpers/ports.js';
 import { mountTmpfs } from '../helpers/tmpfs.js';
+import { message, send } from '../helpers/clients.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
 let certs: CertSet;
@@ -81,6 +82,30 @@ test('a full spool disk makes /readyz 503 naming the spool check', async (t) => 
   } finally {
     await sluice?.stop();
     await fs.unmount();
+  }
+});
+
+test('a trace store that cannot be opened fails /readyz\'s trace check and mail still flows', async () => {
+  const sluice = await startSluice({
+    certs,
+    config: (port, dir) => ({
+      ...testConfig({ port, dir, certs }),
+      trace: { path: path.join(dir, 'no-such-dir', 'trace.db') },
+      // Nothing listens there: the message is accepted and stays queued.
+      outboundConnectors: [{ name: 'To on-prem', connectorType: 'OnPremises', allAcceptedDomains: true, smartHosts: ['127.0.0.1:9'] }],
+    }),
+  });
+  try {
+    await sluice.waitForLog((l) => l.code === 'E_TRACE_OPEN');
+    const r = await adminGet(sluice.adminPort!, '/readyz');
+    assert.equal(r.status, 503);
+    assert.match(r.body, /^not ready: trace\n/);
+    const m = await adminGet(sluice.adminPort!, '/metrics');
+    assert.equal(series(m.body, 'sluice_trace_writable'), 0);
+    const sent = await send({ port: sluice.port, from: 'bob@fabrikam.com', to: ['john@contoso.com'], raw: message({ from: 'bob@fabrikam.com', to: 'john@contoso.com', subject: 'still flows' }) });
+    assert.match(sent.response, /^250 /);
+  } finally {
+    await sluice.stop();
   }
 });
 

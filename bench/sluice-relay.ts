@@ -53,6 +53,7 @@ export async function startSluiceRelay(o: SluiceOptions): Promise<SluiceRelay> {
       },
     },
     spool: { dir: path.join(dir, 'spool') },
+    admin: { listen: '127.0.0.1:0' },
     delivery: { mxPort: 25, retry: { initial: '1s', max: '2s', lifetime: '1h' } },
     acceptedDomains: [{ domain: 'contoso.com', type: 'Authoritative' }],
     inboundConnectors: [],

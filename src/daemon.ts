@@ -17,6 +17,10 @@ import { Pipeline } from './filters/pipeline.js';
 import type { FilterFactory } from './filters/contract.js';
 import { Quarantine } from './queue/quarantine.js';
 import { routeOf } from './routing/route-of.js';
+import { status } from './observe/status.js';
+import { noteReload } from './observe/metrics.js';
+import { startSinks } from './observe/sinks.js';
+import { AdminServer } from './admin/server.js';
 
 const RELOAD_DEBOUNCE_MS = 200;
 /** How long a stop waits for deliveries in flight before it cuts them (they are deferred, not lost). */
@@ -59,6 +63,8 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
   const getModel = () => model;
   const spool = new FileSpool(model.spool.dir, log);
   await spool.open(); // the lock: a second daemon on this spool stops here (E_SPOOL_LOCKED)
+  status.spoolLocked = true;
+  status.config = { source: model.source, loadedAt: Date.now() };
   const pools = new Pools(() => model.server.hostname, log, () => model.delivery.timeouts);
   const queue = new QueueManager(spool, new Deliverer(pools, getModel, () => resolver, log), getModel, log);
   const pipeline = new Pipeline({ getModel, log, ...(opts.filterFactories ? { factories: opts.filterFactories } : {}) });
@@ -71,20 +77,27 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
     ...(opts.quarantineClock ? { now: opts.quarantineClock } : {}),
   });
   const control = new ControlServer(spool, queue, log, quarantine);
+  const sinks = await startSinks(getModel, log, () => queue.depth());
+  const admin = new AdminServer({ ...model.admin.listen, token: model.admin.token, spoolDir: () => model.spool.dir, traceEnabled: () => model.trace.enabled, log });
   let addresses: { host: string; port: number }[];
   try {
+    await admin.start();
     // Recover before accepting: a message committed during recovery would otherwise be seen twice.
     await queue.recover();
     // While recovery runs the queue tools find no socket but the lock, and say the daemon is starting.
     await control.listen();
     control.open();
     addresses = await listener.start();
+    status.listening = true;
   } catch (err) {
     await listener.stop().catch(() => undefined);
+    await admin.stop();
+    await sinks.stop();
     await queue.stop();
     await control.close();
     pools.closeAll();
     await spool.close();
+    status.spoolLocked = false;
     throw err;
   }
   queue.start();
@@ -100,10 +113,15 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
       model = next;
       resolver = makeResolver(model);
       log.info({ stage: 'reload', config: model.source }, 'configuration reloaded');
+      status.config = { source: model.source, loadedAt: Date.now() };
+      status.reloadFailure = null;
+      noteReload(true);
       return true;
     } catch (err) {
       const detail = err instanceof ConfigError ? formatIssues(err.issues) : (err as Error).message;
       log.error({ stage: 'reload', code: 'E_CONFIG', errors: detail }, 'configuration rejected; keeping the running one');
+      status.reloadFailure = { at: Date.now(), errors: detail };
+      noteReload(false);
       return false;
     }
   };
@@ -124,6 +142,7 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
     clearTimeout(timer);
     log.info({ stage: 'stop' }, 'stopping: no new sessions, finishing those in flight');
     await listener.stop();
+    status.listening = false;
     // Deliveries in flight record their state; one stuck on a silent peer is cut after a grace.
     const draining = queue.stop();
     let grace: NodeJS.Timeout | undefined;
@@ -137,7 +156,10 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
     await control.close();
     await quarantine.stop();
     pools.closeAll();
+    await admin.stop();
+    await sinks.stop();
     await spool.close();
+    status.spoolLocked = false;
     log.info({ stage: 'stop' }, 'stopped; spool kept');
   };
   return { model: getModel, reload, stop, addresses };

@@ -10,6 +10,8 @@ import { selectRoute } from '../routing/select-connector.js';
 import { normaliseDomain } from '../domain/match.js';
 import { renderDsn, type DsnRecipient } from './render-dsn.js';
 import { withoutOrgHeaders } from '../delivery/outgoing/org-headers.js';
+import { track } from '../observe/events.js';
+import { recordFields } from '../observe/record-fields.js';
 
 /** Headers beyond this are cut from a returned header block (Postfix's bounce_size_limit idea). */
 const HEADER_READ_LIMIT_BYTES = 256 * 1024;
@@ -86,6 +88,7 @@ export class Bouncer {
       sessionId: `dsn-${rec.id}`,
       client: { ip: '', helo: hostname, tls: false, inbound: null, matchedBy: `dsn for ${rec.id}` },
       mailFrom: '',
+      messageId: `${id}.dsn@${hostname}`,
       size: raw.length,
       status: 'active',
       attempts: 0,
@@ -100,18 +103,20 @@ export class Bouncer {
       throw err;
     }
     await body.commit(dsn);
-    this.log.info(
-      {
-        stage: 'bounce',
-        queueId: rec.id,
+    track({
+      ...recordFields(rec),
+      kind: 'DSN',
+      time: now,
+      recipients: recipients.map((r) => r.address),
+      reason: `DSN ${dsn.id} to ${rec.mailFrom}`,
+      detail: {
         dsnId: id,
         to: rec.mailFrom,
         actions: recipients.map((r) => `${r.address}:${r.action}:${r.status}`),
         ret: original.full ? 'FULL' : 'HDRS',
         route: rcpt.route,
       },
-      'DSN queued',
-    );
+    });
     return dsn;
   }
 }

@@ -34,6 +34,11 @@ Commands:
                                   write an RSA key for dkimSigning to DIR/DOMAIN.SEL.key
                                   (default DIR certs/dkim, mode 0600, never overwritten
                                   without --force) and print the DNS TXT record to publish
+  trace  [--sender ADDR] [--recipient ADDR] [--message-id ID] [--since 48h] [--until ...]
+         [--status Delivered|Failed|Pending|Quarantined|FilteredAsSpam|Expanded] [--json]
+         | --details QUEUE_ID
+                                  message trace: one row per message and recipient, or
+                                  every event of one message (\`sluice trace --help\`)
 
 Options:
   -c, --config FILE   configuration file (default: config/sluice.yaml)
@@ -52,6 +57,7 @@ export async function main(argv: string[]): Promise<number> {
   if (command === 'schema') return (await import('./schema.js')).runSchema(rest);
   if (command === 'quarantine') return (await import('./quarantine.js')).runQuarantine(rest);
   if (command === 'dkim') return (await import('./dkim.js')).runDkim(rest);
+  if (command === 'trace') return (await import('./trace.js')).runTrace(rest);
   let values;
   try {
     ({ values } = parseArgs({

@@ -26,6 +26,8 @@ export interface SendInfo {
   rejected: string[];
   rejectedErrors?: SmtpError[];
   response: string;
+  /** Whether the session ran TLS when the message went (metrics). */
+  secure?: boolean;
 }
 
 export type SessionOptions = ConstructorParameters<typeof SMTPConnection>[0] & {};
@@ -122,7 +124,7 @@ export class SmtpSession {
         this.conn.close();
       };
       this.conn.send(envelope, watchedBody(body, this.watch), (err, info) =>
-        settle(() => (err ? reject(this.watch.error ?? err) : resolve(info as unknown as SendInfo))),
+        settle(() => (err ? reject(this.watch.error ?? err) : resolve({ ...(info as unknown as SendInfo), secure: this.conn.secure }))),
       );
     });
   }

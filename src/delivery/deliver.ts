@@ -25,6 +25,8 @@ export interface RcptOutcome {
   host: string | null;
   /** Smart host / MX name of that host, when it has one (extension; the scheduler may ignore it). */
   hostName?: string | null;
+  /** Whether the session that gave the outcome ran TLS, when one was made (metrics: TLS share out). */
+  tls?: boolean;
 }
 
 const SMART_HOST_DEFAULT_PORT = 25;
@@ -125,13 +127,14 @@ export class Deliverer {
     for (let i = 0; i < targets.length && remaining.length; i++) {
       const target = targets[i]!;
       const lastHost = i === targets.length - 1;
-      const results = await this.attempt(record, outgoing, g, target, remaining);
+      let tls: boolean | undefined;
+      const results = await this.attempt(record, outgoing, g, target, remaining, (secure) => (tls = secure));
       anyDown = this.noteHealth(g.connector, target, results) || anyDown;
       const next: string[] = [];
       for (const [address, res] of results) {
         const outcome = classifyOutcome(res, { lastHost, softBounce: model.delivery.softBounce });
         if (outcome.action === 'next-host') next.push(address);
-        else done.push({ address, outcome, connector: g.connector.name, host: targetKey(target), hostName: target.name });
+        else done.push({ address, outcome, connector: g.connector.name, host: targetKey(target), hostName: target.name, ...(tls === undefined ? {} : { tls }) });
       }
       remaining = next;
     }
@@ -169,12 +172,14 @@ export class Deliverer {
     g: Group,
     target: TargetHost,
     rcpts: string[],
+    onSent?: (secure: boolean) => void,
   ): Promise<Map<string, AttemptResult>> {
     const results = new Map<string, AttemptResult>();
     try {
       const pool = { key: g.key, connector: g.connector, maxConnections: g.window };
       const from = envelopeSender(this.getModel(), record, g.domain, rcpts);
       const info = await this.pools.send(pool, target, { from, to: rcpts }, body);
+      if (info.secure !== undefined) onSent?.(info.secure);
       const rejected = new Map((info.rejectedErrors ?? []).map((e) => [String(e.recipient), e]));
       for (const a of rcpts) {
         const e = rejected.get(a);

@@ -13,6 +13,8 @@ import { replyError, type SmtpReplyError } from './replies.js';
 import { contentStage } from './filter-stage.js';
 import type { Pipeline } from '../filters/pipeline.js';
 import type { Stored } from '../filters/store.js';
+import { track } from '../observe/events.js';
+import { HeaderScanner } from '../observe/header-fields.js';
 
 export interface ReceiveDeps {
   model: Model;
@@ -52,6 +54,7 @@ export async function receiveMessage(
     throw storageError(err);
   }
   const guard = new BareNewlineDetector();
+  const head = new HeaderScanner();
   let writeError: unknown = null;
   const header = receivedHeader({
     helo: session.hostNameAppearsAs || session.clientHostname || '',
@@ -68,6 +71,7 @@ export async function receiveMessage(
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       guard.scan(chunk);
+      head.scan(chunk);
       if (writeError || guard.found || stream.sizeExceeded) continue; // keep reading, stop writing
       try {
         await body.write(chunk);
@@ -82,9 +86,20 @@ export async function receiveMessage(
     log.info({ stage: 'receive', sessionId: session.id, queueId: id, reason: `data stream: ${(err as Error).message}` }, 'message abandoned');
     throw replyError(451, '4.3.0', 'Message transfer aborted');
   }
-  const refuse = async (err: Error, reason: string) => {
+  const { messageId, subject } = head.fields();
+  const event = {
+    queueId: id,
+    sessionId: session.id,
+    messageId,
+    sender: mailFrom,
+    recipients: rcpts,
+    subject: model.trace.includeSubject ? subject : null,
+    clientIp: session.remoteAddress,
+    inbound: st.cls.connector?.name ?? null,
+  };
+  const refuse = async (err: Error & { responseCode?: number }, reason: string) => {
     await body.abort();
-    log.info({ stage: 'receive', sessionId: session.id, queueId: id, mailFrom, rcpts, reason }, 'message refused');
+    track({ ...event, kind: 'REJECT', size: body.bytes, reply: `${err.responseCode ?? 451} ${err.message}`, reason, detail: { stage: 'data' } });
     return err;
   };
   if (stream.sizeExceeded) {
@@ -110,6 +125,8 @@ export async function receiveMessage(
       matchedBy: st.cls.matchedBy,
     },
     mailFrom,
+    messageId,
+    subject: event.subject,
     size: body.bytes,
     status: 'active',
     attempts: 0,
@@ -141,12 +158,21 @@ export async function receiveMessage(
   };
   // The filters run on the written copy and their plan is committed (queue, quarantine, split,
   // drop) before the 250; a filter's refusal is the reply and nothing stays on disk.
+  let stored: Stored;
   try {
-    return await contentStage(deps, body, record, session, st);
+    stored = await contentStage(deps, body, record, session, st);
   } catch (err) {
-    if ((err as SmtpReplyError).responseCode) throw err;
+    const reply = err as SmtpReplyError;
+    if (reply.responseCode) {
+      // A filter's refusal: the sending server gets it (and writes the NDR); the trace shows Failed.
+      track({ ...event, kind: 'REJECT', size: record.size, reply: `${reply.responseCode} ${reply.message}`, reason: 'refused by the filter pipeline', detail: { stage: 'filters' } });
+      throw err;
+    }
     await body.abort();
     log.error({ stage: 'spool', sessionId: session.id, queueId: id, err: (err as Error).message }, 'spool commit failed');
     throw storageError(err);
   }
+  // Stamped with the time DATA ended, so it sorts before the FILTER events of the same message.
+  track({ ...event, kind: 'RECEIVE', time: now, size: record.size, reason: st.cls.reason, detail: { tls: session.secure } });
+  return stored;
 }

@@ -19,6 +19,7 @@ import type { SpoolRecord } from '../queue/record.js';
 import type { Logger } from '../observe/log.js';
 import type { ConnectResult, Pipeline } from '../filters/pipeline.js';
 import { connectStage } from './filter-stage.js';
+import { noteSessionClosed, noteSessionOpened } from '../observe/metrics.js';
 
 export type AcceptedRcpt = RecipientDecision & { dsn?: { notify?: string[]; orcpt?: string }; deliverTo?: string };
 
@@ -157,6 +158,7 @@ export class Listener {
     st.counted = true;
     this.total++;
     this.perIp.set(ip, n + 1);
+    noteSessionOpened(st.cls.connector?.name ?? null);
     this.deps.log.info(
       { stage: 'classify', sessionId: session.id, ip, connector: st.cls.connector?.name ?? null, reason: st.cls.reason },
       'session classified',
@@ -197,7 +199,18 @@ export class Listener {
     st.decisions.clear();
     const v = decideSender(model, st.facts, st.cls, address);
     if (v.kind !== 'accept') {
-      this.deps.log.info({ stage: 'policy', sessionId: session.id, mailFrom: address, reason: v.reason }, 'sender refused');
+      track({
+        kind: 'REJECT',
+        queueId: null,
+        sessionId: session.id,
+        sender: address,
+        recipients: [],
+        clientIp: session.remoteAddress,
+        inbound: st.cls.connector?.name ?? null,
+        reply: `${v.code} ${v.enhanced} ${v.text}`,
+        reason: v.reason,
+        detail: { stage: 'mail' },
+      });
       return cb(verdictError(v));
     }
     connectStage(this.deps.pipeline, session, st, this.deps.log).then(
@@ -223,6 +236,24 @@ export class Listener {
     const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
     const d = decideSrsRecipient(model, address) ?? decideRecipient(model, st.facts, st.cls, mailFrom, address);
     const route = d.route && d.route.kind === 'connector' ? d.route.connector.name : (d.route?.kind ?? null);
+    if (d.verdict.kind !== 'accept') {
+      const v = d.verdict;
+      track({
+        kind: 'REJECT',
+        queueId: null,
+        sessionId: session.id,
+        sender: mailFrom,
+        recipients: [address],
+        clientIp: session.remoteAddress,
+        inbound: st.cls.connector?.name ?? null,
+        outbound: route,
+        rule: d.route?.rule ?? null,
+        reply: `${v.code} ${v.enhanced} ${v.text}`,
+        reason: v.reason,
+        detail: { stage: 'rcpt', verdict: v.kind },
+      });
+      return cb(verdictError(v));
+    }
     this.deps.log.info(
       {
         stage: 'policy',
@@ -235,7 +266,7 @@ export class Listener {
         outbound: route,
         rule: d.route?.rule ?? null,
       },
-      d.verdict.kind === 'accept' ? 'recipient accepted' : 'recipient refused',
+      'recipient accepted',
     );
     if (d.verdict.kind !== 'accept') return cb(verdictError(d.verdict));
     const keep = () => {
@@ -285,6 +316,7 @@ export class Listener {
     const st = this.sessions.get(session.id);
     this.sessions.delete(session.id);
     if (!st?.counted) return;
+    noteSessionClosed();
     this.total--;
     const n = (this.perIp.get(session.remoteAddress) ?? 1) - 1;
     if (n <= 0) this.perIp.delete(session.remoteAddress);

@@ -8,15 +8,13 @@ import { dsnRecipient, expiredDiagnostic, formatLastError, wantsNotice } from '.
 import type { DsnRecipient } from '../bounce/render-dsn.js';
 import { expiresAt, nextAttemptAt } from './backoff.js';
 import { pendingRcpts, type RcptState, type SpoolRecord } from './record.js';
+import type { TrackingEvent } from '../observe/events.js';
+import { recordFields } from '../observe/record-fields.js';
 
 type Delivery = Pick<Model['delivery'], 'retry' | 'delayWarningMs'>;
 
-/** One decision for the log, in the shape the logger takes: level, message, fields. */
-export interface QueueEvent {
-  level: 'info' | 'warn';
-  msg: string;
-  fields: Record<string, unknown>;
-}
+/** One decision, as the tracking event the scheduler hands to track(). */
+export type QueueEvent = TrackingEvent;
 
 export interface Applied {
   record: SpoolRecord;
@@ -44,20 +42,30 @@ export function applyOutcomes(rec: SpoolRecord, outcomes: readonly RcptOutcome[]
     r.updatedAt = now;
     r.lastHost = o.host;
     r.lastHostName = o.hostName ?? null;
-    const fields = { stage: 'deliver', queueId: rec.id, rcpt: r.address, connector: o.connector, host: o.host, rule: o.outcome.rule };
     const { action, status, diagnostic } = o.outcome;
+    const fields = {
+      ...recordFields(rec),
+      time: now,
+      recipients: [r.address],
+      outbound: o.connector,
+      rule: o.outcome.rule,
+      remoteHost: o.hostName ?? null,
+      remoteIp: o.host,
+      reply: diagnostic,
+    };
+    const detail = { status, route: r.route.rule, attempt: r.attempts };
     if (action === 'delivered') {
       r.status = 'delivered';
       r.lastError = null;
       replies.set(r.address, diagnostic);
-      events.push({ level: 'info', msg: 'delivered', fields: { ...fields, response: diagnostic } });
+      events.push({ ...fields, kind: 'DELIVER', detail: { ...detail, response: diagnostic, latencyMs: now - rec.receivedAt, tls: o.tls } });
     } else if (action === 'bounce') {
       r.status = 'failed';
       r.lastError = formatLastError(status, diagnostic);
-      events.push({ level: 'warn', msg: 'delivery failed permanently', fields: { ...fields, status, error: diagnostic } });
+      events.push({ ...fields, kind: 'FAIL', detail: { ...detail, error: diagnostic } });
     } else {
       r.lastError = formatLastError(status, diagnostic);
-      events.push({ level: 'info', msg: 'delivery deferred', fields: { ...fields, status, error: diagnostic } });
+      events.push({ ...fields, kind: 'DEFER', detail: { ...detail, error: diagnostic } });
     }
   }
   return { record: next, events, replies };
@@ -80,7 +88,18 @@ export function expire(rec: SpoolRecord, now: number, delivery: Delivery): { rec
   const events: QueueEvent[] = [];
   const record = failPending(rec, now, (r) => {
     const { status, diagnostic } = expiredDiagnostic(r.lastError, r.lastHost, r.lastHostName ?? null);
-    events.push({ level: 'warn', msg: 'message expired', fields: { stage: 'queue', queueId: rec.id, rcpt: r.address, status, error: diagnostic } });
+    events.push({
+      ...recordFields(rec),
+      kind: 'EXPIRE',
+      time: now,
+      recipients: [r.address],
+      outbound: r.route.connector,
+      remoteHost: r.lastHostName ?? null,
+      remoteIp: r.lastHost,
+      reply: diagnostic,
+      reason: 'queue lifetime (delivery.retry.lifetime) reached',
+      detail: { status, error: diagnostic },
+    });
     return formatLastError(status, diagnostic);
   });
   return { record, events };

@@ -53,6 +53,9 @@ export interface SpoolRecord {
   dsn?: { ret: string | null; envid: string | null };
   /** When the one delay warning (delivery.delayWarning) went out, if it did. */
   delayWarnedAt?: number;
+  /** Message-ID and Subject as read at receipt, for the message trace (no angle brackets). */
+  messageId?: string | null;
+  subject?: string | null;
   rcpts: RcptState[];
   /**
    * Header lines Sluice adds (Received:, later Authentication-Results and rule edits), CRLF

@@ -18,6 +18,7 @@ import { applyOutcomes, expire, nextStep, owedNotices, type QueueEvent } from '.
 import { ADMIN_BOUNCE_ERROR, ADMIN_BOUNCE_REASON, ADMIN_BOUNCE_STATUS, adminChange, retryChange, type AdminOp } from './admin-ops.js';
 import type { SpoolRecord } from './record.js';
 import type { Spool } from './spool.js';
+import { track } from '../observe/events.js';
 
 /** What the queue manager needs from delivery (Deliverer implements it). */
 export interface DestinationDeliverer {
@@ -31,6 +32,18 @@ const FINISH_KEY = '';
 const ADMIN_WAIT_MS = 30_000;
 /** Distinct destination sets shared between entries; past this the cache starts again (MX mail to many domains). */
 const MAX_INTERNED_KEY_SETS = 10_000;
+
+/** The metrics label for a destination key (destinations.ts): the connector, never a domain. */
+function connectorOfKey(key: string): string {
+  if (key.startsWith('connector:')) {
+    const name = key.slice('connector:'.length);
+    const slash = name.lastIndexOf('/');
+    // "connector:<name>/<domain>" for MX-routed connectors; a name may itself hold a slash.
+    return slash > 0 && name.slice(slash + 1).includes('.') ? name.slice(0, slash) : name;
+  }
+  if (key.startsWith('mx:')) return 'Internet (MX)';
+  return key === FINISH_KEY ? 'none' : key;
+}
 
 /** The index entry of one queued message: no body, no timer, the record only until its first attempt. */
 interface Entry {
@@ -88,6 +101,23 @@ export class QueueManager {
 
   get size(): number {
     return this.entries.size;
+  }
+
+  /** Queued messages by state and outbound connector, for the metrics (one per destination key). */
+  depth(): { state: string; connector: string; count: number }[] {
+    const now = this.clock.now();
+    const counts = new Map<string, number>();
+    for (const e of this.entries.values()) {
+      const state = e.status === 'hold' ? 'hold' : e.running > 0 ? 'active' : e.dueAt > now ? 'deferred' : 'ready';
+      for (const key of e.keys.length ? e.keys : [FINISH_KEY]) {
+        const k = `${state}\n${connectorOfKey(key)}`;
+        counts.set(k, (counts.get(k) ?? 0) + 1);
+      }
+    }
+    return [...counts].map(([k, count]) => {
+      const [state = '', connector = ''] = k.split('\n');
+      return { state, connector, count };
+    });
   }
 
   async recover(): Promise<number> {
@@ -323,7 +353,7 @@ export class QueueManager {
   }
 
   private emit(events: QueueEvent[]): void {
-    for (const e of events) this.log[e.level](e.fields, e.msg);
+    for (const e of events) track(e);
   }
 
   /** Resolves once no delivery is in flight (tests with a manual clock step through rounds with it). */

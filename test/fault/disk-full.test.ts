@@ -64,6 +64,8 @@ before(async () => {
     config: (port, dir) => ({
       ...testConfig({ port, dir, certs }),
       spool: { dir: spoolDir },
+      // Off the tmpfs: an open trace database would keep it from being remounted read-only.
+      trace: { path: path.join(dir, 'trace.db') },
       // The smart host comes up within the test: a down-mark (and the deferral it causes) lasts 1 s.
       delivery: { mxPort: 25, retry: { initial: '1s', max: '1s', lifetime: '1h' }, hostDownTime: '1s' },
       outboundConnectors: [{ name: 'To on-prem', connectorType: 'OnPremises', allAcceptedDomains: true, smartHosts: [`127.0.0.1:${hostPort}`] }],

@@ -21,6 +21,8 @@ export interface SluiceProcess {
   configPath: string;
   port: number;
   host: string;
+  /** The admin HTTP listener's port, from its `admin listening` log line. */
+  adminPort: number | null;
   logs: LogLine[];
   stderr: string;
   proc: ChildProcess;
@@ -47,6 +49,8 @@ export function testConfig(opts: { port: number; dir: string; certs: CertSet; pa
     acceptedDomains: [{ domain: 'contoso.com', type: 'Authoritative' }],
     inboundConnectors: [],
     outboundConnectors: [],
+    // Any free port: several daemons (and several checkouts' test runs) share this machine.
+    admin: { listen: '127.0.0.1:0' },
     ...opts.patch,
   };
 }
@@ -78,6 +82,7 @@ export async function launch(dir: string, configPath: string, port: number): Pro
     configPath,
     port,
     host: '127.0.0.1',
+    adminPort: null,
     logs,
     stderr: '',
     proc,
@@ -133,6 +138,8 @@ export async function launch(dir: string, configPath: string, port: number): Pro
     proc.once('exit', (code) => reject(new Error(`sluice exited with ${code} before starting: ${self.stderr}`))),
   );
   await Promise.race([started, exited]);
+  const admin = logs.find((l) => l.msg === 'admin listening');
+  self.adminPort = typeof admin?.port === 'number' ? admin.port : null;
   return self;
 }
 

@@ -86,11 +86,13 @@ export function headerTrustFilter(): Filter {
     onError: 'Tempfail',
     content(ctx: ContentContext): FilterVerdict {
       const d = trustEdits({ inbound: ctx.session.inbound, headers: ctx.message.headers, hostname: ctx.model.server.hostname, scl: ctx.facts.scl });
+      const removed = d.edits.filter((e) => e.op === 'remove').map((e) => e.name);
       return {
         action: { kind: 'accept' },
         headerEdits: d.edits,
-        reason: d.reason,
-        evidence: { authAs: d.authAs, directionality: d.directionality, removed: d.edits.filter((e) => e.op === 'remove').map((e) => e.name) },
+        reason: `${d.reason} (AuthAs ${d.authAs}, ${d.directionality})`,
+        // Evidence (and so a trace event) only when the boundary removed something the sender wrote.
+        ...(removed.length ? { evidence: { authAs: d.authAs, directionality: d.directionality, removed } } : {}),
       };
     },
   };

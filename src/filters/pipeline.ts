@@ -178,7 +178,10 @@ export class Pipeline {
 
   private report(rec: VerdictRecord, input: { session: SessionView; envelope: EnvelopeView; message?: MessageView }, hook: string): void {
     const evidenceRule = rec.evidence?.['rule'];
-    track({
+    // A plain pass says nothing a trace reader needs (the message's log line lists every verdict);
+    // everything else — a judgement, a score, evidence such as SPF results or a matched rule — is tracked.
+    const worthTracking = rec.verdict !== 'accept' || rec.scl !== undefined || rec.evidence !== undefined;
+    if (worthTracking) track({
       kind: 'FILTER',
       queueId: input.message?.queueId ?? null,
       sessionId: input.session.sessionId,

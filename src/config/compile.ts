@@ -167,6 +167,7 @@ function build(config: Config, source: string, sections: SectionModels): Model {
         generateDevCertificates: server.tls.generateDevCertificates,
       },
       limits: { ...limits, idleTimeoutMs: idleTimeout, greetingDelayMs: greetingDelay },
+      drainTimeoutMs: server.drainTimeout,
     },
     spool: { dir: abs(config.spool.dir) },
     dns: config.dns,

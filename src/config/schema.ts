@@ -119,6 +119,8 @@ const serverSchema = z
       })
       .strict(),
     limits: limitsSchema.default({}),
+    /** SIGTERM: how long sessions in flight may run on before they are closed with 421 4.3.2. */
+    drainTimeout: duration.default('30s'),
   })
   .strict();
 
@@ -204,6 +206,8 @@ const outboundSchema = z
     isTransportRuleScoped: flag(false),
     maxMessagesPerConnection: count(50),
     maxConnections: count(49),
+    /** EOP's ValidationRecipients: where `sluice validate` sends its test message. */
+    validationRecipients: z.array(z.string().trim().email('must be an e-mail address')).default([]),
   })
   .strict();
 

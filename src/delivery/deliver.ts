@@ -66,6 +66,11 @@ export class Deliverer {
     return down;
   }
 
+  /** Hosts marked down now (the dead-host cache), for `sluice connectors`. */
+  hostDownMarks(now = Date.now()): { host: string; until: number; reason: string }[] {
+    return this.health.marks(now);
+  }
+
   /** One destination's recipients of one message: resolve, try the hosts in order, classify. */
   async deliverGroup(record: SpoolRecord, body: () => Readable, group: DestinationGroup): Promise<RcptOutcome[]> {
     if (++this.deliveries % SWEEP_EVERY_DELIVERIES === 0) this.sweep();

@@ -18,17 +18,19 @@ const REQUEST_IDLE_TIMEOUT_MS = 10_000;
 /** Above the scheduler's wait for a delivery in flight (30 s), so the daemon answers first. */
 export const CONTROL_CLIENT_TIMEOUT_MS = 45_000;
 
-export type ControlOp = 'ping' | 'retry' | 'hold' | 'release' | 'delete' | 'bounce';
-export const CONTROL_OPS: readonly ControlOp[] = ['ping', 'retry', 'hold', 'release', 'delete', 'bounce'];
+export type ControlOp = 'ping' | 'retry' | 'hold' | 'release' | 'delete' | 'bounce' | 'reload' | 'connectors';
+export const CONTROL_OPS: readonly ControlOp[] = ['ping', 'retry', 'hold', 'release', 'delete', 'bounce', 'reload', 'connectors'];
+/** Operations without a queue id, answered by the daemon's hooks (`sluice reload`, `sluice connectors`). */
+const DAEMON_OPS: readonly ControlOp[] = ['ping', 'reload', 'connectors'];
 export interface ControlRequest {
   op: ControlOp;
   id?: string;
   /** retry only: every queued message (held ones stay held). */
   all?: boolean;
 }
-export type ControlErrorCode = 'E_NOT_FOUND' | 'E_FAILED_MESSAGE' | 'E_ON_HOLD' | 'E_BAD_REQUEST' | 'E_INTERNAL';
+export type ControlErrorCode = 'E_NOT_FOUND' | 'E_FAILED_MESSAGE' | 'E_ON_HOLD' | 'E_BAD_REQUEST' | 'E_INTERNAL' | 'E_CONFIG';
 export type ControlResponse =
-  | { ok: true; id?: string; count?: number; note?: string }
+  | { ok: true; id?: string; count?: number; note?: string; data?: unknown }
   | { ok: false; code: ControlErrorCode; error: string };
 
 /** What the control socket needs from the QueueManager (its admin block). */
@@ -39,6 +41,13 @@ export interface QueueAdmin {
   release(id: string): Promise<boolean>;
   delete(id: string): Promise<boolean>;
   bounce(id: string): Promise<boolean>;
+}
+
+/** The daemon's answers to requests that are not about one message. */
+export interface DaemonHooks {
+  /** Reload the config file: the outcome, or the errors (file:line: key path: message). */
+  reload(): Promise<{ ok: true } | { ok: false; errors: string }>;
+  connectors(): Promise<unknown>;
 }
 
 export function controlSocketPath(spoolDir: string): string {
@@ -54,7 +63,7 @@ function checkPathLength(p: string): void {
 export function badRequest(req: unknown): ControlResponse | null {
   const r = req as ControlRequest;
   if (typeof r !== 'object' || r === null || !CONTROL_OPS.includes(r.op)) return { ok: false, code: 'E_BAD_REQUEST', error: 'unknown operation' };
-  if (r.op === 'ping' || (r.op === 'retry' && r.all === true)) return null;
+  if (DAEMON_OPS.includes(r.op) || (r.op === 'retry' && r.all === true)) return null;
   if (typeof r.id !== 'string' || !isQueueId(r.id)) return { ok: false, code: 'E_BAD_REQUEST', error: `queue: bad queue id ${JSON.stringify(r.id)}` };
   return null;
 }
@@ -71,6 +80,7 @@ export class ControlServer {
     private readonly spool: Spool,
     private readonly queue: QueueAdmin,
     private readonly log: Logger,
+    private readonly hooks?: DaemonHooks,
   ) {
     this.path = controlSocketPath(spool.dir);
   }
@@ -162,6 +172,12 @@ export class ControlServer {
 
   private async apply(r: ControlRequest): Promise<ControlResponse> {
     if (r.op === 'ping') return { ok: true };
+    if (r.op === 'reload' || r.op === 'connectors') {
+      if (!this.hooks) return { ok: false, code: 'E_BAD_REQUEST', error: `${r.op} is not served here` };
+      if (r.op === 'connectors') return { ok: true, data: await this.hooks.connectors() };
+      const out = await this.hooks.reload();
+      return out.ok ? { ok: true, data: out } : { ok: false, code: 'E_CONFIG', error: out.errors };
+    }
     if (r.op === 'retry' && r.all) return { ok: true, count: this.queue.retryAll() };
     const id = r.id!;
     if (r.op === 'retry') {

@@ -101,6 +101,7 @@ export function buildModel(spec: ModelSpec = {}): Model {
         idleTimeoutMs: 60_000,
         greetingDelayMs: 0,
       },
+      drainTimeoutMs: 30_000,
     },
     spool: { dir: 'data/spool' },
     dns: { servers: [] },

@@ -20,6 +20,7 @@ import { freePort } from '../helpers/ports.js';
 
 let certs: CertSet;
 let sink: SmartHost;
+let partner: SmartHost;
 let sluice: SluiceProcess;
 const open: RawSmtp[] = [];
 
@@ -27,9 +28,25 @@ before(async () => {
   // A private copy: these tests replace the server certificate files.
   certs = await makeCertSet(await mkdtemp(path.join(tmpdir(), 'sluice-reload-certs-')));
   sink = await startSmartHost();
+  // Records the client certificate Sluice presents (the connector's tlsCert).
+  partner = await startSmartHost({ tls: { cert: certs.server.cert, key: certs.server.key }, clientCa: certs.ca.cert });
   sluice = await startSluice({
     certs,
-    patch: { outboundConnectors: [{ name: 'To on-prem', connectorType: 'OnPremises', allAcceptedDomains: true, smartHosts: [`127.0.0.1:${sink.port}`] }] },
+    patch: {
+      inboundConnectors: [{ name: 'Loopback', connectorType: 'OnPremises', senderIPAddresses: ['127.0.0.1'] }],
+      outboundConnectors: [
+        { name: 'To on-prem', connectorType: 'OnPremises', allAcceptedDomains: true, smartHosts: [`127.0.0.1:${sink.port}`] },
+        {
+          name: 'To partner',
+          recipientDomains: ['partner.test'],
+          smartHosts: [`127.0.0.1:${partner.port}`],
+          tlsSettings: 'CertificateValidation',
+          tlsCa: [certs.ca.certPath],
+          tlsCert: certs.clients.goodCn.certPath,
+          tlsKey: certs.clients.goodCn.keyPath,
+        },
+      ],
+    },
   });
 });
 
@@ -37,6 +54,7 @@ after(async () => {
   for (const c of open) c.close();
   await sluice?.stop();
   await sink?.close();
+  await partner?.close();
 });
 
 async function editConfig(change: (c: Record<string, any>) => void): Promise<void> {
@@ -89,6 +107,29 @@ describe('live reload', () => {
     await nextLog(from, 'certificate files reloaded');
     assert.equal(await presentedCn(), 'renewed.sluice.test');
     assert.equal(sluice.logs.filter((l) => l.msg === 'sluice started').length, 1, 'no restart');
+  });
+
+  test('a renewed outbound client certificate (tlsCert/tlsKey) is presented at the next delivery without a restart', async () => {
+    const deliver = async (n: number) => {
+      const c = await session();
+      await c.cmd('EHLO client.example');
+      assert.match(await c.cmd('MAIL FROM:<sun@contoso.com>'), /^250 /);
+      assert.match(await c.cmd(`RCPT TO:<p${n}@partner.test>`), /^250 /);
+      assert.match(await c.cmd('DATA'), /^354 /);
+      assert.match(await c.cmd(`Subject: renewal ${n}\r\n\r\nbody\r\n.`), /^250 /);
+      c.close();
+      await partner.waitFor(n);
+      return partner.connections.at(-1)!.peerCertificate?.cn;
+    };
+    assert.equal(await deliver(1), 'mail.contoso.com');
+    const renewed = createCert({ ca: certs.ca, cn: 'renewed-client.contoso.com', usage: 'client' });
+    const from = sluice.logs.length;
+    await writeFile(`${certs.clients.goodCn.keyPath}.new`, renewed.key, { mode: 0o600 });
+    await writeFile(`${certs.clients.goodCn.certPath}.new`, renewed.cert);
+    await rename(`${certs.clients.goodCn.keyPath}.new`, certs.clients.goodCn.keyPath);
+    await rename(`${certs.clients.goodCn.certPath}.new`, certs.clients.goodCn.certPath);
+    await nextLog(from, 'certificate files reloaded');
+    assert.equal(await deliver(2), 'renewed-client.contoso.com');
   });
 
   test('maxMessageSize applies to the next session; a session in flight keeps the limit it started with', async () => {

@@ -22,7 +22,7 @@ export interface Daemon {
   model(): Model;
   reload(): Promise<ReloadOutcome>;
   stop(): Promise<void>;
-  addresses: { host: string; port: number }[];
+  readonly addresses: { host: string; port: number }[];
 }
 
 export async function startDaemon(configFile: string, log: Logger = createLogger()): Promise<Daemon> {
@@ -116,5 +116,13 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
     status.spoolLocked = false;
     log.info({ stage: 'stop' }, 'stopped; spool kept');
   };
-  return { model: getModel, reload: () => reloader.reload(), stop, addresses };
+  return {
+    model: getModel,
+    reload: () => reloader.reload(),
+    stop,
+    // Live: a reload may have opened or retired listen addresses.
+    get addresses() {
+      return listener.addresses();
+    },
+  };
 }

@@ -51,6 +51,9 @@ async function liveState(spoolDir: string): Promise<{ live: LiveConnectorState |
   }
 }
 
+/** Queue keys of a connector: "connector:NAME" (smart hosts) or "connector:NAME/domain" (MX). */
+const ownsDestination = (c: OutboundConnector, key: string): boolean => key === `connector:${c.name}` || key.startsWith(`connector:${c.name}/`);
+
 const raw = (list: readonly { raw: string }[]) => list.map((p) => p.raw);
 
 function inboundRow(c: InboundConnector, last: ValidationSummary | null): Record<string, unknown> {
@@ -85,7 +88,7 @@ function outboundRow(c: OutboundConnector, q: QueueFacts | undefined, live: Live
     queueDepth: q?.depth ?? 0,
     lastDeliveryError: q?.lastError ?? null,
     connections: live ? { open: conns.reduce((n, x) => n + x.open, 0), busy: conns.reduce((n, x) => n + x.busy, 0) } : null,
-    hostsDown: live ? live.hostsDown.filter((h) => hostKeys.has(h.host)) : null,
+    hostsDown: live ? live.hostsDown.filter((h) => hostKeys.has(h.host) || h.destinations.some((d) => ownsDestination(c, d))) : null,
     lastValidation: last,
   };
 }

@@ -6,7 +6,8 @@ import type { Deliverer } from './deliver.js';
 
 export interface LiveConnectorState {
   connections: { connector: string; destination: string; open: number; busy: number }[];
-  hostsDown: { host: string; until: number; reason: string }[];
+  /** `destinations`: queue keys ("connector:NAME", "connector:NAME/domain", "mx:domain") that last used the host. */
+  hostsDown: { host: string; until: number; reason: string; destinations: string[] }[];
 }
 
 export function liveConnectorState(pools: Pools, deliverer: Deliverer, now = Date.now()): LiveConnectorState {

@@ -43,6 +43,8 @@ export class LiveReload {
   private watch: FileWatch | null = null;
   /** Reloads run one at a time: a SIGHUP during a file-watch reload waits for it. */
   private chain: Promise<unknown> = Promise.resolve();
+  /** Set at stop: a SIGHUP during the drain must not open listen addresses again. */
+  private closed = false;
 
   constructor(private readonly d: ReloadDeps) {
     status.config = { source: d.started.source, loadedAt: Date.now() };
@@ -63,6 +65,7 @@ export class LiveReload {
 
   private async reloadNow(): Promise<ReloadOutcome> {
     const { log } = this.d;
+    if (this.closed) return { ok: false, errors: 'the daemon is stopping; nothing was reloaded' };
     let next: Model;
     try {
       next = await this.d.load(this.d.configFile);
@@ -123,6 +126,7 @@ export class LiveReload {
   }
 
   close(): void {
+    this.closed = true;
     this.watch?.close();
     this.watch = null;
   }

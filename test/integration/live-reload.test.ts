@@ -165,6 +165,23 @@ describe('live reload', () => {
     assert.match(ok.stdout, /configuration reloaded/);
   });
 
+  test('idleTimeout applies to the next session; a session in flight keeps the timeout it started with', async () => {
+    const before = await session();
+    assert.match(await before.cmd('EHLO before.example'), /^250/);
+    const from = sluice.logs.length;
+    await editConfig((c) => (c.server.limits.idleTimeout = '1s'));
+    await nextLog(from, 'configuration reloaded');
+    const next = await session();
+    const started = Date.now();
+    assert.match(await next.reply(5_000), /^421 /, 'the new session is closed after 1 s idle');
+    assert.ok(Date.now() - started < 4_000);
+    // The older session (20 s) is still served after the new one timed out.
+    assert.match(await before.cmd('NOOP'), /^250 /);
+    const mid = sluice.logs.length;
+    await editConfig((c) => (c.server.limits.idleTimeout = '20s'));
+    await nextLog(mid, 'configuration reloaded');
+  });
+
   test('a restart-only key (spool.dir) is named as pending a restart, and everything else still applies', async () => {
     await editConfig((c) => {
       c.spool.dir = path.join(sluice.dir, 'other-spool');

@@ -9,6 +9,7 @@ import { ConfigError, formatIssues } from './config/load.js';
 import { checkServerTls } from './certs/check-tls.js';
 import { changedPaths, pendingRestart } from './config/reload-diff.js';
 import { watchFiles, type FileWatch } from './config/watch-files.js';
+import { formatTlsIssue } from './config/tls-issue.js';
 import { status } from './observe/status.js';
 import type { Logger } from './observe/log.js';
 import type { Listener, ListenChange } from './listener/server.js';
@@ -69,10 +70,14 @@ export class LiveReload {
     let next: Model;
     try {
       next = await this.d.load(this.d.configFile);
-      await checkServerTls(next.server.tls);
     } catch (err) {
       if (err instanceof ConfigError) return this.fail(formatIssues(err.issues));
-      return this.fail(`${this.d.configFile}: server.tls: ${(err as Error).message}`);
+      return this.fail(`${this.d.configFile}: ${(err as Error).message}`);
+    }
+    try {
+      await checkServerTls(next.server.tls);
+    } catch (err) {
+      return this.fail(await formatTlsIssue(this.d.configFile, next.server.tls, (err as Error).message));
     }
     const prev = this.d.getModel();
     const changed = changedPaths(prev, next);

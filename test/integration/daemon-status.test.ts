@@ -69,7 +69,7 @@ test('a TLS file that cannot be read fails the reload and changes nothing', asyn
   await edit((c) => (c.server.tls.cert = '/nonexistent/server.crt'));
   const r = await daemon!.reload();
   assert.equal(r.ok, false);
-  assert.match(status.reloadFailure!.errors, /server\.tls: cannot read TLS certificate/);
+  assert.match(status.reloadFailure!.errors, /sluice\.yaml:\d+:\d+: server\.tls\.cert: cannot read TLS certificate/);
   assert.notEqual(daemon!.model().server.tls.cert, '/nonexistent/server.crt');
 });
 

@@ -1,8 +1,7 @@
 // Composition root of the running gateway: loads the config, builds the shell (spool, queue
 // manager, deliverer, listener), wires hot reload (file watch + SIGHUP) and graceful stop.
-import { watch, type FSWatcher } from 'node:fs';
 import type { Model } from './domain/model.js';
-import { loadConfigFileWithWarnings, ConfigError, formatIssues } from './config/load.js';
+import { loadConfigFileWithWarnings } from './config/load.js';
 import { ensureDevCertificates } from './certs/dev-certs.js';
 import { checkServerTls } from './certs/check-tls.js';
 import { createLogger, type Logger } from './observe/log.js';
@@ -21,16 +20,16 @@ import { status } from './observe/status.js';
 import { noteReload } from './observe/metrics.js';
 import { startSinks } from './observe/sinks.js';
 import { AdminServer } from './admin/server.js';
-
-const RELOAD_DEBOUNCE_MS = 200;
+import { LiveReload, type ReloadOutcome } from './live-reload.js';
+import { liveConnectorState, type LiveConnectorState } from './delivery/live-state.js';
 /** How long a stop waits for deliveries in flight before it cuts them (they are deferred, not lost). */
 const STOP_GRACE_MS = 10_000;
 
 export interface Daemon {
   model(): Model;
-  reload(): Promise<boolean>;
+  reload(): Promise<ReloadOutcome>;
   stop(): Promise<void>;
-  addresses: { host: string; port: number }[];
+  readonly addresses: { host: string; port: number }[];
 }
 
 export interface DaemonOptions {
@@ -66,7 +65,8 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
   status.spoolLocked = true;
   status.config = { source: model.source, loadedAt: Date.now() };
   const pools = new Pools(() => model.server.hostname, log, () => model.delivery.timeouts);
-  const queue = new QueueManager(spool, new Deliverer(pools, getModel, () => resolver, log), getModel, log);
+  const deliverer = new Deliverer(pools, getModel, () => resolver, log);
+  const queue = new QueueManager(spool, deliverer, getModel, log);
   const pipeline = new Pipeline({ getModel, log, ...(opts.filterFactories ? { factories: opts.filterFactories } : {}) });
   const listener = new Listener({ getModel, spool, log, onQueued: (r) => queue.enqueue(r), pipeline });
   const quarantine = new Quarantine({
@@ -76,7 +76,24 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
     enqueue: (r) => queue.enqueue(r),
     ...(opts.quarantineClock ? { now: opts.quarantineClock } : {}),
   });
-  const control = new ControlServer(spool, queue, log, quarantine);
+  const started = model;
+  const reloader = new LiveReload({
+    configFile,
+    load: loadConfigFile,
+    started,
+    getModel,
+    setModel: (next) => {
+      model = next;
+      resolver = makeResolver(model);
+    },
+    listener,
+    pools,
+    log,
+  });
+  const control = new ControlServer(spool, queue, log, quarantine, {
+    reload: () => reloader.reload(),
+    connectors: async (): Promise<LiveConnectorState> => liveConnectorState(pools, deliverer),
+  });
   const sinks = await startSinks(getModel, log, () => queue.depth());
   const admin = new AdminServer({ ...model.admin.listen, token: model.admin.token, spoolDir: () => model.spool.dir, traceEnabled: () => model.trace.enabled, log });
   let addresses: { host: string; port: number }[];
@@ -84,6 +101,7 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
     await admin.start();
     // Recover before accepting: a message committed during recovery would otherwise be seen twice.
     await queue.recover();
+    status.spoolLocked = true;
     // While recovery runs the queue tools find no socket but the lock, and say the daemon is starting.
     await control.listen();
     control.open();
@@ -102,47 +120,18 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
   }
   queue.start();
   quarantine.start(opts.quarantineSweepMs);
+  status.listening = true;
   log.info({ stage: 'start', config: model.source, listen: addresses, spool: model.spool.dir }, 'sluice started');
-
-  const reload = async (): Promise<boolean> => {
-    try {
-      const next = await loadConfigFile(configFile);
-      if (JSON.stringify(next.server.listen) !== JSON.stringify(model.server.listen) || next.spool.dir !== model.spool.dir) {
-        log.warn({ stage: 'reload' }, 'listen addresses and spool.dir changes take effect at the next restart');
-      }
-      model = next;
-      resolver = makeResolver(model);
-      log.info({ stage: 'reload', config: model.source }, 'configuration reloaded');
-      status.config = { source: model.source, loadedAt: Date.now() };
-      status.reloadFailure = null;
-      noteReload(true);
-      return true;
-    } catch (err) {
-      const detail = err instanceof ConfigError ? formatIssues(err.issues) : (err as Error).message;
-      log.error({ stage: 'reload', code: 'E_CONFIG', errors: detail }, 'configuration rejected; keeping the running one');
-      status.reloadFailure = { at: Date.now(), errors: detail };
-      noteReload(false);
-      return false;
-    }
-  };
-  let timer: NodeJS.Timeout | undefined;
-  let watcher: FSWatcher | undefined;
-  try {
-    // Editors replace the file (rename), so watch and debounce rather than trust one event.
-    watcher = watch(configFile, () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => void reload(), RELOAD_DEBOUNCE_MS);
-    });
-  } catch {
-    log.warn({ stage: 'start' }, 'cannot watch the config file; use SIGHUP to reload');
-  }
+  reloader.rewatch(model);
 
   const stop = async () => {
-    watcher?.close();
-    clearTimeout(timer);
-    log.info({ stage: 'stop' }, 'stopping: no new sessions, finishing those in flight');
-    await listener.stop();
+    reloader.close();
+    status.draining = true;
+    const drainMs = model.server.drainTimeoutMs;
+    log.info({ stage: 'stop', drainTimeoutMs: drainMs }, 'draining: new sessions get 421 4.3.2, sessions in flight may finish');
+    const drained = await listener.drain(drainMs);
     status.listening = false;
+    log.info({ stage: 'stop', finished: drained.finished, cut: drained.cut }, drained.finished ? 'every session finished' : 'drain timeout: sessions left were closed with 421 4.3.2');
     // Deliveries in flight record their state; one stuck on a silent peer is cut after a grace.
     const draining = queue.stop();
     let grace: NodeJS.Timeout | undefined;
@@ -162,5 +151,13 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
     status.spoolLocked = false;
     log.info({ stage: 'stop' }, 'stopped; spool kept');
   };
-  return { model: getModel, reload, stop, addresses };
+  return {
+    model: getModel,
+    reload: () => reloader.reload(),
+    stop,
+    // Live: a reload may have opened or retired listen addresses.
+    get addresses() {
+      return listener.addresses();
+    },
+  };
 }

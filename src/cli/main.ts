@@ -7,7 +7,20 @@ const HELP = `Usage: sluice <command> [options]
 
 Commands:
   start  --config FILE            run the gateway in the foreground (JSON logs on stdout;
-                                  SIGTERM/SIGINT stop gracefully, SIGHUP reloads the config)
+                                  SIGTERM/SIGINT drain and stop: new sessions get 421 4.3.2,
+                                  sessions in flight may finish within server.drainTimeout;
+                                  SIGHUP reloads the config)
+  reload --config FILE [--json]   ask the running daemon to reload its config file and print
+                                  the outcome (errors with file, line and key path; exit 1)
+  connectors --config FILE [--json]
+                                  every inbound and outbound connector: matching, routing, TLS,
+                                  limits, last validation; queue depth, connections and
+                                  host-down marks from the running daemon
+  validate [outbound] NAME [--recipient ADDR ...] [--json]
+  validate inbound [NAME] --ip IP [--cert FILE] [--json]
+                                  test an outbound connector stage by stage (Resolve, Connect,
+                                  EHLO, TLS, Send), or explain which inbound connector a
+                                  session would match (\`sluice validate --help\`)
   check  --config FILE [--json]   validate a config; exit 0, or 1 listing every error
   route  --config FILE --from ADDR --to ADDR [--to ADDR ...] [--ip IP]
          [--cert-name NAME] [--tls] [--message FILE] [--json]
@@ -58,6 +71,7 @@ export async function main(argv: string[]): Promise<number> {
   if (command === 'quarantine') return (await import('./quarantine.js')).runQuarantine(rest);
   if (command === 'dkim') return (await import('./dkim.js')).runDkim(rest);
   if (command === 'trace') return (await import('./trace.js')).runTrace(rest);
+  if (command === 'validate') return (await import('./validate.js')).runValidate(rest);
   let values;
   try {
     ({ values } = parseArgs({
@@ -87,6 +101,10 @@ export async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'start':
       return (await import('./start.js')).runStart({ config });
+    case 'reload':
+      return (await import('./reload.js')).runReload({ config, json: values.json });
+    case 'connectors':
+      return (await import('./connectors.js')).runConnectors({ config, json: values.json });
     case 'check':
       return (await import('./check.js')).runCheck({ config, json: values.json });
     case 'route':

@@ -175,6 +175,7 @@ function build(config: Config, source: string, sections: SectionModels): Model {
         dataTimeoutMs: dataTimeout,
         maxSessionDurationMs: maxSessionDuration,
       },
+      drainTimeoutMs: server.drainTimeout,
     },
     spool: { dir: abs(config.spool.dir) },
     dns: config.dns,

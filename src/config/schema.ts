@@ -60,6 +60,7 @@ const serverSchema = z
       .strict()
       .describe('STARTTLS certificate and the CAs client certificates are verified against.'),
     limits: limitsSchema.prefault({}).describe('Per-session and per-message limits.'),
+    drainTimeout: duration.prefault('30s').describe('SIGTERM: how long sessions in flight may run on before they are closed with 421 4.3.2.'),
   })
   .strict();
 
@@ -184,6 +185,7 @@ const outboundSchema = z
     isTransportRuleScoped: flag(false).describe('Used only when a transport rule routes to it, never by recipient domain.'),
     maxMessagesPerConnection: count(50).describe('Messages per outbound SMTP session before it is closed.'),
     maxConnections: count(49).describe('Most concurrent outbound sessions through this connector.'),
+    validationRecipients: z.array(z.string().trim().email('must be an e-mail address')).default([]).describe("EOP's ValidationRecipients: where `sluice validate` sends its test message."),
   })
   .strict();
 

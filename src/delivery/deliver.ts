@@ -74,6 +74,14 @@ export class Deliverer {
     return down;
   }
 
+  /** Hosts marked down now (the dead-host cache) and the destinations that last used them, for `sluice connectors`. */
+  hostDownMarks(now = Date.now()): { host: string; until: number; reason: string; destinations: string[] }[] {
+    return this.health.marks(now).map((m) => ({
+      ...m,
+      destinations: [...this.lastTargets].filter(([, keys]) => keys.includes(m.host)).map(([dest]) => dest),
+    }));
+  }
+
   /** One destination's recipients of one message: resolve, try the hosts in order, classify. */
   async deliverGroup(record: SpoolRecord, body: () => Readable, group: DestinationGroup): Promise<RcptOutcome[]> {
     if (++this.deliveries % SWEEP_EVERY_DELIVERIES === 0) this.sweep();

@@ -30,6 +30,11 @@ export class HostHealth {
     return !was;
   }
 
+  /** The hosts marked down now, with until when and why. */
+  marks(now = Date.now()): { host: string; until: number; reason: string }[] {
+    return [...this.downUntil].filter(([, d]) => d.until > now).map(([host, d]) => ({ host, ...d }));
+  }
+
   markUp(key: string): void {
     this.downUntil.delete(key);
   }

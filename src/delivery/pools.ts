@@ -58,6 +58,8 @@ interface PoolSlot {
 export class Pools {
   private readonly pools = new Map<string, PoolSlot>();
   private stopping = false;
+  /** Pools replaced by refreshTls() whose sessions are still finishing (a stop cuts them too). */
+  private readonly retiring = new Set<ConnectorPool>();
   constructor(
     private readonly heloName: () => string,
     private readonly log?: Logger,
@@ -98,9 +100,27 @@ export class Pools {
     return pool;
   }
 
+  /** Connections per destination pool, for `sluice connectors` (live state over the control socket). */
+  stats(): { key: string; connector: string; open: number; busy: number }[] {
+    return [...this.pools].map(([key, p]) => ({ key, connector: p.connector.name, ...p.pool.counts }));
+  }
+
   /** Drops pools with nothing open (MX pools are per domain, so they come and go). */
   sweep(): void {
     for (const [key, p] of this.pools) if (p.pool.isEmpty) this.pools.delete(key);
+    for (const p of this.retiring) if (p.isEmpty) this.retiring.delete(p);
+  }
+
+  /**
+   * Renewed tlsCert/tlsKey/tlsCa files: every pool is rebuilt at its next message, reading the
+   * files again; sessions in flight finish on the connection they have.
+   */
+  refreshTls(): void {
+    for (const p of this.pools.values()) {
+      p.pool.retire();
+      this.retiring.add(p.pool);
+    }
+    this.pools.clear();
   }
 
   closeAll(): void {
@@ -115,7 +135,9 @@ export class Pools {
   abortAll(): void {
     this.stopping = true;
     for (const p of this.pools.values()) p.pool.abort();
+    for (const p of this.retiring) p.abort();
     this.pools.clear();
+    this.retiring.clear();
   }
 }
 
@@ -140,6 +162,10 @@ class ConnectorPool {
   ) {
     // Every connection being opened listens for the stop: up to the window at once.
     setMaxListeners(0, this.aborter.signal);
+  }
+
+  get counts(): { open: number; busy: number } {
+    return { open: this.open, busy: this.busy.size };
   }
 
   get isEmpty(): boolean {

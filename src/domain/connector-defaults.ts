@@ -16,6 +16,7 @@ export const OUTBOUND_DEFAULTS = Object.freeze({
   cloudServicesMailEnabled: false,
   maxMessagesPerConnection: 50,
   maxConnections: 49,
+  validationRecipients: [],
   comment: '',
 } satisfies Partial<OutboundConnector>);
 

@@ -95,6 +95,8 @@ export interface OutboundConnector {
   readonly cloudServicesMailEnabled: boolean;
   readonly maxMessagesPerConnection: number;
   readonly maxConnections: number;
+  /** Where `sluice validate` sends its test message (EOP's ValidationRecipients). */
+  readonly validationRecipients: readonly string[];
   readonly comment: string;
 }
 
@@ -149,6 +151,8 @@ export interface Model extends SectionModels {
       readonly generateDevCertificates: boolean;
     };
     readonly limits: ServerLimits;
+    /** SIGTERM drain: sessions in flight may finish within this, then get 421 4.3.2. */
+    readonly drainTimeoutMs: number;
   };
   readonly spool: { readonly dir: string };
   readonly dns: { readonly servers: readonly string[] };

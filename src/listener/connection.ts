@@ -7,6 +7,9 @@
 //    talks during the pause is reported before smtp-server refuses it;
 //  - request deadlines (request-deadline.ts): a command line, the message and the whole session
 //    each have a bound however slowly the bytes trickle in, which smtp-server's idle timer lacks.
+//  - each connection reads its options (size, socketTimeout, name) from a copy taken when it was
+//    accepted, built from the live model by `sessionOptions()`: a reload applies to the next
+//    session while sessions in flight finish under the settings they started with.
 // They override internals of smtp-server 3.21.6, which package.json pins exactly; the tests in
 // test/integration/listener-wire.test.ts fail if an override stops taking effect.
 import type net from 'node:net';
@@ -32,6 +35,17 @@ export interface ConnectionSettings {
   /** Read per connection, like greetingDelayMs. */
   deadlines?: () => Deadlines;
   onDeadline?: (e: { ip: string; kind: DeadlineKind; limitMs: number }) => void;
+  /** Options this connection alone sees, read once when it is accepted. */
+  sessionOptions?: () => Partial<SMTPServerOptions>;
+}
+
+/**
+ * The server as one connection sees it: everything is the server's own (connections, secure
+ * context, hooks) except `options`, a copy with the per-session values. smtp-server 3.21.6 reads
+ * but never assigns `_server.*` from a connection, so the copy never shadows a write.
+ */
+function sessionView(server: SMTPServer, live: Partial<SMTPServerOptions>): SMTPServer {
+  return Object.create(server, { options: { value: { ...server.options, ...live }, enumerable: true }}) as SMTPServer;
 }
 
 const COMMAND_LOG_CHARS = 16;
@@ -118,8 +132,9 @@ export class SluiceSmtpServer extends SMTPServer {
 
   /** smtp-server's connect() (3.21.6), constructing our connection class. */
   override connect(socket: Socket, socketOptions?: SMTPConnectionOptions | null): void {
-    const { greetingDelayMs, onEarlyTalker, deadlines, onDeadline } = this.connectionSettings;
-    const connection = new SluiceConnection(this, socket, socketOptions, greetingDelayMs(), onEarlyTalker, deadlines?.(), onDeadline);
+    const { greetingDelayMs, onEarlyTalker, deadlines, onDeadline, sessionOptions } = this.connectionSettings;
+    const view = sessionOptions ? sessionView(this, sessionOptions()) : this;
+    const connection = new SluiceConnection(view, socket, socketOptions, greetingDelayMs(), onEarlyTalker, deadlines?.(), onDeadline);
     this.connections.add(connection);
     connection.on('error', (err: Error) => this._onError(err));
     connection.on('connect', (data: Parameters<SMTPServer['_onClientConnect']>[0]) => this._onClientConnect(data));

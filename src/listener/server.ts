@@ -1,10 +1,8 @@
 // The SMTP listener: smtp-server wiring. Each hook gathers the facts (peer IP, verified
 // certificate names, TLS state), asks the pure core (classify, policy) for a verdict and
 // turns it into a reply; DATA is streamed into the spool by receive.ts.
-import { readFileSync } from 'node:fs';
-import type { SMTPServer, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
-import type { Model } from '../domain/model.js';
-import { SluiceError } from '../domain/errors.js';
+import type { SMTPServerOptions, SMTPServerSession } from 'smtp-server';
+import type { ListenAddress, Model } from '../domain/model.js';
 import { classifySession, type Classification, type SessionFacts } from '../classify/classify-session.js';
 import { decideRecipient, decideSender, type RecipientDecision } from '../policy/relay.js';
 import { decideSrsRecipient } from '../policy/srs-recipient.js';
@@ -14,6 +12,8 @@ import { peerCertificateFacts } from './peer-cert.js';
 import { receiveMessage } from './receive.js';
 import { RecipientValidator } from './recipient-validation.js';
 import { track } from '../observe/events.js';
+import { readServerTls } from './tls-files.js';
+import { retireServer, waitUntil } from './drain.js';
 import type { Spool } from '../queue/spool.js';
 import type { SpoolRecord } from '../queue/record.js';
 import type { Logger } from '../observe/log.js';
@@ -46,8 +46,19 @@ export interface ListenerDeps {
 
 type Cb = (err?: Error | null) => void;
 
+const listenKey = (a: ListenAddress): string => `${a.host}:${a.port}`;
+
+/** What a reload did to the listening sockets. */
+export interface ListenChange {
+  opened: { host: string; port: number }[];
+  retiring: string[];
+  failed: { address: string; error: string }[];
+}
+
 export class Listener {
-  private readonly servers: SMTPServer[] = [];
+  /** By configured address ("host:port" as in server.listen), so a reload can tell what changed. */
+  private readonly servers = new Map<string, { server: SluiceSmtpServer; bound: { host: string; port: number } }>();
+  private draining = false;
   private readonly sessions = new Map<string, SessionState>();
   private readonly perIp = new Map<string, number>();
   private total = 0;
@@ -59,15 +70,7 @@ export class Listener {
 
   private options(model: Model): SMTPServerOptions {
     const { tls, limits, hostname } = model.server;
-    let cert: Buffer, key: Buffer, ca: Buffer[];
-    try {
-      cert = readFileSync(tls.cert);
-      key = readFileSync(tls.key);
-      ca = tls.clientCa.map((f) => readFileSync(f));
-    } catch (err) {
-      // Never fall back to smtp-server's built-in key: STARTTLS with a key everyone has is worse than none.
-      throw new SluiceError('E_TLS_CERT_MISSING', `cannot read TLS certificate: ${(err as Error).message}`);
-    }
+    const { cert, key, ca } = readServerTls(tls);
     return {
       name: hostname,
       banner: 'Sluice',
@@ -77,7 +80,7 @@ export class Listener {
       rejectOversized: false,
       cert,
       key,
-      ca: ca.length ? ca : undefined,
+      ca,
       requestCert: true,
       rejectUnauthorized: false,
       authOptional: true,
@@ -100,38 +103,94 @@ export class Listener {
 
   async start(): Promise<{ host: string; port: number }[]> {
     const model = this.deps.getModel();
-    const opts = this.options(model);
     const bound: { host: string; port: number }[] = [];
-    for (const addr of model.server.listen) {
-      const server = new SluiceSmtpServer(opts, {
-        // Read from the live model per connection: a reload applies to new sessions.
-        greetingDelayMs: () => this.deps.getModel().server.limits.greetingDelayMs,
-        onEarlyTalker: (e) => this.deps.log.info({ stage: 'listener', ...e }, 'early talker refused before the greeting'),
-        deadlines: () => {
-          const l = this.deps.getModel().server.limits;
-          return { commandMs: l.commandTimeoutMs, dataMs: l.dataTimeoutMs, sessionMs: l.maxSessionDurationMs };
-        },
-        onDeadline: (e) => this.deps.log.info({ stage: 'listener', ...e }, 'deadline exceeded, connection dropped'),
-      });
-      server.on('error', (err) => this.deps.log.error({ stage: 'listener', err: err.message }, 'listener error'));
-      await new Promise<void>((resolve, reject) => {
-        server.server.once('error', reject);
-        server.listen(addr.port, addr.host, () => {
-          server.server.off('error', reject);
-          resolve();
-        });
-      });
-      const a = server.server.address();
-      const port = typeof a === 'object' && a ? a.port : addr.port;
-      bound.push({ host: addr.host, port });
-      this.servers.push(server);
-    }
+    for (const addr of model.server.listen) bound.push(await this.open(addr, model));
     return bound;
   }
 
-  /** Stop accepting; sessions in flight finish (smtp-server closes idle ones after closeTimeout). */
+  private async open(addr: ListenAddress, model: Model): Promise<{ host: string; port: number }> {
+    const live = () => this.deps.getModel().server;
+    const server = new SluiceSmtpServer(this.options(model), {
+      // Read from the live model per connection: a reload applies to new sessions, and a session
+      // keeps the size limit, idle timeout and name it started with.
+      greetingDelayMs: () => live().limits.greetingDelayMs,
+      sessionOptions: () => ({ size: live().limits.maxMessageSize, socketTimeout: live().limits.idleTimeoutMs, name: live().hostname }),
+      onEarlyTalker: (e) => this.deps.log.info({ stage: 'listener', ...e }, 'early talker refused before the greeting'),
+      deadlines: () => {
+        const l = live().limits;
+        return { commandMs: l.commandTimeoutMs, dataMs: l.dataTimeoutMs, sessionMs: l.maxSessionDurationMs };
+      },
+      onDeadline: (e) => this.deps.log.info({ stage: 'listener', ...e }, 'deadline exceeded, connection dropped'),
+    });
+    server.on('error', (err) => this.deps.log.error({ stage: 'listener', err: err.message }, 'listener error'));
+    await new Promise<void>((resolve, reject) => {
+      server.server.once('error', reject);
+      server.listen(addr.port, addr.host, () => {
+        server.server.off('error', reject);
+        resolve();
+      });
+    });
+    const a = server.server.address();
+    const bound = { host: addr.host, port: typeof a === 'object' && a ? a.port : addr.port };
+    this.servers.set(listenKey(addr), { server, bound });
+    return bound;
+  }
+
+  /** The addresses listened on now (after reloads). */
+  addresses(): { host: string; port: number }[] {
+    return [...this.servers.values()].map((s) => s.bound);
+  }
+
+  /**
+   * Reload: the certificate, key and client CAs are read again for the next TLS handshake (an
+   * unreadable or mismatched file throws and changes nothing); new `server.listen` addresses are
+   * opened, dropped ones stop accepting and close once their sessions end (within drainTimeout).
+   */
+  async apply(model: Model): Promise<ListenChange> {
+    this.refreshTls(model);
+    const want = new Map(model.server.listen.map((a) => [listenKey(a), a]));
+    const change: ListenChange = { opened: [], retiring: [], failed: [] };
+    for (const [key, addr] of want) {
+      if (this.servers.has(key)) continue;
+      try {
+        change.opened.push(await this.open(addr, model));
+      } catch (err) {
+        change.failed.push({ address: key, error: (err as Error).message });
+      }
+    }
+    for (const [key, { server }] of this.servers) {
+      if (want.has(key)) continue;
+      this.servers.delete(key);
+      change.retiring.push(key);
+      void retireServer(server, model.server.drainTimeoutMs).then(({ cut }) =>
+        this.deps.log.info({ stage: 'reload', address: key, cut }, 'stopped listening on a removed address'),
+      );
+    }
+    return change;
+  }
+
+  /** Renewed certificate files: the next STARTTLS handshake presents them. Throws if unusable. */
+  refreshTls(model: Model): void {
+    const files = readServerTls(model.server.tls);
+    for (const { server } of this.servers.values()) server.updateSecureContext(files);
+  }
+
+  /**
+   * SIGTERM: new connections and new transactions get 421 4.3.2; sessions in flight may finish
+   * within `timeoutMs`, then the rest are closed with 421 and the sockets closed.
+   */
+  async drain(timeoutMs: number): Promise<{ finished: boolean; cut: number }> {
+    this.draining = true;
+    const finished = await waitUntil(() => this.total === 0, timeoutMs);
+    const servers = [...this.servers.values()].map((s) => s.server);
+    this.servers.clear();
+    const results = await Promise.all(servers.map((s) => retireServer(s, 0)));
+    return { finished, cut: results.reduce((n, r) => n + r.cut, 0) };
+  }
+
+  /** Stop at once (a failed start): sessions are cut with 421. */
   async stop(): Promise<void> {
-    await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    await this.drain(0);
   }
 
   private state(session: SMTPServerSession): SessionState {
@@ -148,6 +207,7 @@ export class Listener {
     const { limits } = this.deps.getModel().server;
     const ip = session.remoteAddress;
     const n = this.perIp.get(ip) ?? 0;
+    if (this.draining) return cb(replyError(421, '4.3.2', 'Service shutting down'));
     if (this.total >= limits.maxConnections) {
       return cb(replyError(421, '4.7.0', 'Too many connections, try again later'));
     }
@@ -193,6 +253,8 @@ export class Listener {
   private onMailFrom(address: string, session: SMTPServerSession, cb: Cb): void {
     const model = this.deps.getModel();
     const st = this.state(session);
+    // Draining: the transaction in progress may finish, a new one is not started.
+    if (this.draining) return cb(replyError(421, '4.3.2', 'Service shutting down'));
     if (st.messages >= model.server.limits.maxMessagesPerConnection) {
       return cb(replyError(421, '4.7.0', 'Too many messages in this connection, reconnect and continue'));
     }

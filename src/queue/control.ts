@@ -19,10 +19,12 @@ const REQUEST_IDLE_TIMEOUT_MS = 10_000;
 /** Above the scheduler's wait for a delivery in flight (30 s), so the daemon answers first. */
 export const CONTROL_CLIENT_TIMEOUT_MS = 45_000;
 
-export type ControlOp = 'ping' | 'retry' | 'hold' | 'release' | 'delete' | 'bounce' | QuarantineOp;
+export type ControlOp = 'ping' | 'retry' | 'hold' | 'release' | 'delete' | 'bounce' | 'reload' | 'connectors' | QuarantineOp;
 /** `sluice quarantine release|delete` (issue 9): they act on the quarantine area, not the queue. */
 export type QuarantineOp = 'quarantine-release' | 'quarantine-delete';
-export const CONTROL_OPS: readonly ControlOp[] = ['ping', 'retry', 'hold', 'release', 'delete', 'bounce', 'quarantine-release', 'quarantine-delete'];
+export const CONTROL_OPS: readonly ControlOp[] = ['ping', 'retry', 'hold', 'release', 'delete', 'bounce', 'reload', 'connectors', 'quarantine-release', 'quarantine-delete'];
+/** Operations without a queue id, answered by the daemon's hooks (`sluice reload`, `sluice connectors`). */
+const DAEMON_OPS: readonly ControlOp[] = ['ping', 'reload', 'connectors'];
 export interface ControlRequest {
   op: ControlOp;
   id?: string;
@@ -31,9 +33,9 @@ export interface ControlRequest {
   /** quarantine-release only: the recipients to release to (absent: all). */
   recipients?: string[];
 }
-export type ControlErrorCode = 'E_NOT_FOUND' | 'E_FAILED_MESSAGE' | 'E_ON_HOLD' | 'E_BAD_REQUEST' | 'E_INTERNAL';
+export type ControlErrorCode = 'E_NOT_FOUND' | 'E_FAILED_MESSAGE' | 'E_ON_HOLD' | 'E_BAD_REQUEST' | 'E_INTERNAL' | 'E_CONFIG';
 export type ControlResponse =
-  | { ok: true; id?: string; count?: number; note?: string; released?: string[]; queuedAs?: string }
+  | { ok: true; id?: string; count?: number; note?: string; released?: string[]; queuedAs?: string; data?: unknown }
   | { ok: false; code: ControlErrorCode; error: string };
 
 /** What the control socket needs from the QueueManager (its admin block). */
@@ -44,6 +46,13 @@ export interface QueueAdmin {
   release(id: string): Promise<boolean>;
   delete(id: string): Promise<boolean>;
   bounce(id: string): Promise<boolean>;
+}
+
+/** The daemon's answers to requests that are not about one message. */
+export interface DaemonHooks {
+  /** Reload the config file: the outcome, or the errors (file:line: key path: message). */
+  reload(): Promise<{ ok: true } | { ok: false; errors: string }>;
+  connectors(): Promise<unknown>;
 }
 
 export function controlSocketPath(spoolDir: string): string {
@@ -59,7 +68,7 @@ function checkPathLength(p: string): void {
 export function badRequest(req: unknown): ControlResponse | null {
   const r = req as ControlRequest;
   if (typeof r !== 'object' || r === null || !CONTROL_OPS.includes(r.op)) return { ok: false, code: 'E_BAD_REQUEST', error: 'unknown operation' };
-  if (r.op === 'ping' || (r.op === 'retry' && r.all === true)) return null;
+  if (DAEMON_OPS.includes(r.op) || (r.op === 'retry' && r.all === true)) return null;
   if (typeof r.id !== 'string' || !isQueueId(r.id)) return { ok: false, code: 'E_BAD_REQUEST', error: `queue: bad queue id ${JSON.stringify(r.id)}` };
   if (r.recipients !== undefined && (!Array.isArray(r.recipients) || !r.recipients.every((x) => typeof x === 'string'))) {
     return { ok: false, code: 'E_BAD_REQUEST', error: 'quarantine: recipients must be a list of addresses' };
@@ -80,6 +89,7 @@ export class ControlServer {
     private readonly queue: QueueAdmin,
     private readonly log: Logger,
     private readonly quarantine: Quarantine | null = null,
+    private readonly hooks?: DaemonHooks,
   ) {
     this.path = controlSocketPath(spool.dir);
   }
@@ -174,6 +184,12 @@ export class ControlServer {
     if (r.op === 'quarantine-release' || r.op === 'quarantine-delete') {
       if (!this.quarantine) return { ok: false, code: 'E_INTERNAL', error: 'quarantine: not available in this daemon' };
       return r.op === 'quarantine-delete' ? this.quarantine.delete(r.id!) : this.quarantine.release(r.id!, r.recipients?.length ? r.recipients : null);
+    }
+    if (r.op === 'reload' || r.op === 'connectors') {
+      if (!this.hooks) return { ok: false, code: 'E_BAD_REQUEST', error: `${r.op} is not served here` };
+      if (r.op === 'connectors') return { ok: true, data: await this.hooks.connectors() };
+      const out = await this.hooks.reload();
+      return out.ok ? { ok: true, data: out } : { ok: false, code: 'E_CONFIG', error: out.errors };
     }
     if (r.op === 'retry' && r.all) return { ok: true, count: this.queue.retryAll() };
     const id = r.id!;

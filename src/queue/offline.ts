@@ -15,6 +15,7 @@ export async function whyMissing(spool: Spool, id: string): Promise<ControlRespo
 
 export async function applyOffline(spool: Spool, req: ControlRequest, now = Date.now()): Promise<ControlResponse> {
   if (req.op === 'ping') return { ok: true };
+  if (req.op === 'reload' || req.op === 'connectors') return { ok: false, code: 'E_BAD_REQUEST', error: `${req.op}: no daemon running` };
   if (req.op === 'retry' && req.all) return { ok: true, count: await retryAllOffline(spool, now), note: 'due now; delivered when the daemon starts' };
   // The quarantine's own offline path is quarantine.ts (sluice quarantine), not the queue's.
   if (req.op === 'quarantine-release' || req.op === 'quarantine-delete') return { ok: false, code: 'E_BAD_REQUEST', error: `queue: ${req.op} is a quarantine operation` };

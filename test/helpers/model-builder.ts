@@ -108,6 +108,7 @@ export function buildModel(spec: ModelSpec = {}): Model {
         dataTimeoutMs: 600_000,
         maxSessionDurationMs: 1_800_000,
       },
+      drainTimeoutMs: 30_000,
     },
     spool: { dir: 'data/spool' },
     dns: { servers: [] },

@@ -91,6 +91,8 @@ const listenSchema = z
       return host;
     }),
     port: port(0), // 0 = any free port, which tests use
+    /** Every connection must open with a PROXY v1/v2 header from one of server.trustedProxies. */
+    proxyProtocol: flag(false),
   })
   .strict();
 
@@ -110,6 +112,8 @@ const serverSchema = z
   .object({
     hostname: domainName('host name'),
     listen: z.array(listenSchema).min(1, 'list at least one { host, port } to listen on'),
+    /** Load balancers allowed to send PROXY headers to a `proxyProtocol: true` listener. */
+    trustedProxies: z.array(parsed(compileIpRule)).default([]),
     tls: z
       .object({
         cert: filePath,

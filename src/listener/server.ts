@@ -9,6 +9,7 @@ import { classifySession, type Classification, type SessionFacts } from '../clas
 import { decideRecipient, decideSender, type RecipientDecision } from '../policy/relay.js';
 import { replyError, verdictError } from './replies.js';
 import { SluiceSmtpServer } from './connection.js';
+import { proxySettings } from './proxy-trust.js';
 import { peerCertificateFacts } from './peer-cert.js';
 import { receiveMessage } from './receive.js';
 import type { Spool } from '../queue/spool.js';
@@ -23,6 +24,8 @@ export interface SessionState {
   messages: number;
   decisions: Map<string, AcceptedRcpt>;
   counted: boolean;
+  /** The trusted proxy the session came through (PROXY protocol); facts.ip is the real client. */
+  proxiedBy: string | null;
 }
 
 export interface ListenerDeps {
@@ -38,6 +41,8 @@ export class Listener {
   private readonly servers: SMTPServer[] = [];
   private readonly sessions = new Map<string, SessionState>();
   private readonly perIp = new Map<string, number>();
+  /** Session id → the trusted proxy that announced it, until the session starts. */
+  private readonly proxiedBy = new Map<string, string>();
   private total = 0;
 
   constructor(private readonly deps: ListenerDeps) {}
@@ -92,6 +97,7 @@ export class Listener {
         // Read from the live model per connection: a reload applies to new sessions.
         greetingDelayMs: () => this.deps.getModel().server.limits.greetingDelayMs,
         onEarlyTalker: (e) => this.deps.log.info({ stage: 'listener', ...e }, 'early talker refused before the greeting'),
+        proxy: addr.proxyProtocol ? proxySettings(this.deps, this.proxiedBy) : null,
       });
       server.on('error', (err) => this.deps.log.error({ stage: 'listener', err: err.message }, 'listener error'));
       await new Promise<void>((resolve, reject) => {
@@ -118,7 +124,9 @@ export class Listener {
     let st = this.sessions.get(session.id);
     if (!st) {
       const facts: SessionFacts = { ip: session.remoteAddress, tls: session.secure, certNames: [] };
-      st = { facts, cls: classifySession(this.deps.getModel(), facts), messages: 0, decisions: new Map(), counted: false };
+      const proxiedBy = this.proxiedBy.get(session.id) ?? null;
+      this.proxiedBy.delete(session.id);
+      st = { facts, cls: classifySession(this.deps.getModel(), facts), messages: 0, decisions: new Map(), counted: false, proxiedBy };
       this.sessions.set(session.id, st);
     }
     return st;
@@ -139,7 +147,7 @@ export class Listener {
     this.total++;
     this.perIp.set(ip, n + 1);
     this.deps.log.info(
-      { stage: 'classify', sessionId: session.id, ip, connector: st.cls.connector?.name ?? null, reason: st.cls.reason },
+      { stage: 'classify', sessionId: session.id, ip, proxy: st.proxiedBy, connector: st.cls.connector?.name ?? null, reason: st.cls.reason },
       'session classified',
     );
     cb();
@@ -231,6 +239,7 @@ export class Listener {
   private onClose(session: SMTPServerSession): void {
     const st = this.sessions.get(session.id);
     this.sessions.delete(session.id);
+    this.proxiedBy.delete(session.id);
     if (!st?.counted) return;
     this.total--;
     const n = (this.perIp.get(session.remoteAddress) ?? 1) - 1;

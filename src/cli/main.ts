@@ -20,6 +20,11 @@ Commands:
                                   inspect and manage the mail queue of the config's spool.dir
                                   (through the running daemon, else on the files directly;
                                   \`sluice queue --help\` for details)
+  import-eop --inbound FILE --outbound FILE [--accepted-domains FILE]
+         [--connection-filter FILE] [--transport-rules FILE] [-o FILE]
+                                  write a commented Sluice config from an EOP tenant's
+                                  ConvertTo-Json exports; what it cannot import is listed
+                                  (\`sluice import-eop --help\` for the cmdlets to run)
 
 Options:
   -c, --config FILE   configuration file (default: config/sluice.yaml)
@@ -34,6 +39,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   // Subcommands and positional ids: the queue tools parse their own arguments.
   if (command === 'queue') return (await import('./queue.js')).runQueue(rest);
+  if (command === 'import-eop') return (await import('./import-eop.js')).runImportEop(rest);
   let values;
   try {
     ({ values } = parseArgs({

@@ -125,13 +125,14 @@ export function sizeBytes(v: unknown): number | null {
 
 export function integer(v: unknown): number | null {
   if (isObj(v)) return integer(prop(v, 'Value'));
-  const n = typeof v === 'number' ? v : Number(text(v));
-  return Number.isInteger(n) ? n : null;
+  const s = typeof v === 'number' ? String(v) : text(v);
+  if (s === null || !/^-?\d+$/.test(s)) return null;
+  return Number(s);
 }
 
 /** Shows a value in a warning: short, on one line. */
 export function show(v: unknown): string {
-  const s = Array.isArray(v) ? v.map((x) => text(x) ?? JSON.stringify(x)).join(', ') : (text(v) ?? JSON.stringify(v));
+  const s = Array.isArray(v) ? v.map((x) => text(x) ?? String(JSON.stringify(x))).join(', ') : (text(v) ?? String(JSON.stringify(v)));
   return s.length > 120 ? `${s.slice(0, 117)}...` : s;
 }
 

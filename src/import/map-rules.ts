@@ -17,7 +17,8 @@ const ips: Reader = (v) => {
   const out = list(v).map(ipText).filter((s): s is string => s !== null);
   return out.length ? out : null;
 };
-const one: Reader = text;
+/** Kept exactly: "[External] " in PrependSubject ends with the space the subject needs. */
+const one: Reader = (v) => (typeof v === 'string' ? (v.trim() ? v : null) : text(v));
 const yes: Reader = (v) => (bool(v) === true ? true : null);
 /** Bytes as Sluice's size units, whole MB or KB where exact, for the reader of the YAML. */
 const bytes: Reader = (v) => {

@@ -114,6 +114,13 @@ describe('PROXY protocol from a trusted balancer', () => {
     assert.match(got.raw.toString('latin1'), /^Received: from mail\.contoso\.com \(\[198\.51\.100\.7\]\)\r\n\t\(via PROXY protocol from \[127\.0\.0\.1\]\)/);
   });
 
+  test('an EHLO sent in the same packet as the header is not lost', async () => {
+    const c = await through(Buffer.concat([v2Header(ON_PREM_IP, 40007, 25), Buffer.from('EHLO mail.contoso.com\r\n')]));
+    assert.match(await c.reply(), /^220 /);
+    assert.match(await c.reply(), /^250-gateway\.sluice\.test/);
+    c.close();
+  });
+
   test("a v2 LOCAL header (the balancer's health check) is greeted as the balancer itself", async () => {
     const c = await through(Buffer.from([...V2_SIGNATURE, 0x20, 0x00, 0, 0]));
     assert.match(await c.reply(), /^220 /);

@@ -9,7 +9,7 @@
 //    (proxy-socket.ts) from trusted proxies only, instead of smtp-server's v1-only `useProxy`, and
 //    closes every other connection before the greeting.
 // They override internals of smtp-server 3.21.6, which package.json pins exactly; the tests in
-// test/integration/listener-wire.test.ts fail if an override stops taking effect.
+// test/integration/listener-wire.test.ts and proxy-protocol.test.ts fail if an override stops taking effect.
 import { randomBytes } from 'node:crypto';
 import type net from 'node:net';
 import type tls from 'node:tls';

@@ -25,7 +25,7 @@ export interface SessionState {
   decisions: Map<string, AcceptedRcpt>;
   counted: boolean;
   /** The trusted proxy the session came through (PROXY protocol); facts.ip is the real client. */
-  proxiedBy: string | null;
+  proxiedBy?: string | null;
 }
 
 export interface ListenerDeps {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Makes sure the real peers the integration tests talk to are installed (Debian packages):
-// swaks (client), postfix (on-prem server, smtp-sink/smtp-source), dnsmasq (MX records), openssl.
+// swaks (client), postfix (on-prem server, smtp-sink/smtp-source), dnsmasq (MX records), openssl,
+// haproxy (the load balancer in front of a PROXY protocol listener).
 // As root with apt-get it installs what is missing; otherwise it stops at once with the exact line.
 import { execFileSync, spawnSync } from 'node:child_process';
 
@@ -10,6 +11,7 @@ const NEEDED = [
   { bin: 'smtp-sink', pkg: 'postfix' },
   { bin: 'dnsmasq', pkg: 'dnsmasq-base' },
   { bin: 'openssl', pkg: 'openssl' },
+  { bin: 'haproxy', pkg: 'haproxy' },
 ];
 
 const PATH = `${process.env.PATH ?? ''}:/usr/sbin:/sbin`;

@@ -1,11 +1,11 @@
 // A real HAProxy (Debian's haproxy) in front of Sluice for the load-balancer tests: TCP mode on a
 // free loopback port, the README's backend lines (send-proxy-v2, SMTP health check through the
 // PROXY header), a stats socket to read the backend's health. stop() ends it by pid.
-import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { freePort } from './ports.js';
+import { spawnPeer } from './peer-process.js';
 
 const READY_TIMEOUT_MS = 5_000;
 const POLL_MS = 50;
@@ -61,18 +61,10 @@ export async function startHaProxy(opts: { dir: string; backendPort: number }): 
       '',
     ].join('\n'),
   );
-  const proc = spawn('haproxy', ['-db', '-f', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  proc.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-  const stop = async (): Promise<void> => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    proc.kill('SIGTERM');
-    await exited;
-  };
+  const { proc, stderr, stop } = spawnPeer('haproxy', ['-db', '-f', cfg]);
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (Date.now() < deadline) {
-    if (proc.exitCode !== null) throw new Error(`haproxy exited with ${proc.exitCode}: ${stderr}`);
+    if (proc.exitCode !== null) throw new Error(`haproxy exited with ${proc.exitCode}: ${stderr()}`);
     if (await canConnect(port)) {
       return {
         port,
@@ -87,5 +79,5 @@ export async function startHaProxy(opts: { dir: string; backendPort: number }): 
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
   await stop();
-  throw new Error(`haproxy did not listen on ${port} within ${READY_TIMEOUT_MS} ms: ${stderr}`);
+  throw new Error(`haproxy did not listen on ${port} within ${READY_TIMEOUT_MS} ms: ${stderr()}`);
 }

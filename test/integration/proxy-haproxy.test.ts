@@ -6,7 +6,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeCertSet, type CertSet } from '../helpers/certs.js';
 import { arrivedFor, startSmartHost, type SmartHost } from '../helpers/smart-host.js';
-import { startSluice, type SluiceProcess } from '../helpers/sluice.js';
+import type { SluiceProcess } from '../helpers/sluice.js';
+import { startBehindProxy } from '../helpers/proxy-config.js';
 import { startHaProxy, type HaProxy } from '../helpers/haproxy.js';
 import { replies, swaks } from '../helpers/clients.js';
 
@@ -20,21 +21,9 @@ let haproxy: HaProxy;
 before(async () => {
   certs = await makeCertSet();
   internet = await startSmartHost();
-  sluice = await startSluice({
-    certs,
-    config: (port, dir) => ({
-      server: {
-        hostname: 'gateway.sluice.test',
-        listen: [{ host: '127.0.0.1', port, proxyProtocol: true }],
-        trustedProxies: ['127.0.0.1'],
-        tls: { cert: certs.server.certPath, key: certs.server.keyPath, clientCa: [certs.ca.certPath] },
-      },
-      spool: { dir: `${dir}/spool` },
-      delivery: { retry: { initial: '1s', max: '2s', lifetime: '1h' } },
-      acceptedDomains: [{ domain: 'contoso.com' }],
-      inboundConnectors: [{ name: 'On-prem', connectorType: 'OnPremises', senderIPAddresses: ['127.0.0.9'] }],
-      outboundConnectors: [{ name: 'To internet', recipientDomains: ['*'], smartHosts: [`127.0.0.1:${internet.port}`] }],
-    }),
+  sluice = await startBehindProxy(certs, ['127.0.0.1'], {
+    inboundConnectors: [{ name: 'On-prem', connectorType: 'OnPremises', senderIPAddresses: ['127.0.0.9'] }],
+    outboundConnectors: [{ name: 'To internet', recipientDomains: ['*'], smartHosts: [`127.0.0.1:${internet.port}`] }],
   });
   haproxy = await startHaProxy({ dir: sluice.dir, backendPort: sluice.port });
 });

@@ -7,7 +7,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeCertSet, type CertSet } from '../helpers/certs.js';
 import { arrivedFor, startSmartHost, type SmartHost } from '../helpers/smart-host.js';
-import { startSluice, type SluiceProcess } from '../helpers/sluice.js';
+import type { SluiceProcess } from '../helpers/sluice.js';
+import { startBehindProxy } from '../helpers/proxy-config.js';
 import { RawSmtp } from '../helpers/raw-smtp.js';
 import { V2_SIGNATURE } from '../../src/listener/proxy-header.js';
 
@@ -48,25 +49,12 @@ before(async () => {
   certs = await makeCertSet();
   onprem = await startSmartHost();
   internet = await startSmartHost();
-  sluice = await startSluice({
-    certs,
-    config: (port, dir) => ({
-      server: {
-        hostname: 'gateway.sluice.test',
-        listen: [{ host: '127.0.0.1', port, proxyProtocol: true }],
-        trustedProxies: ['127.0.0.1/32'],
-        tls: { cert: certs.server.certPath, key: certs.server.keyPath, clientCa: [certs.ca.certPath] },
-        limits: { idleTimeout: '20s' },
-      },
-      spool: { dir: `${dir}/spool` },
-      delivery: { retry: { initial: '1s', max: '2s', lifetime: '1h' } },
-      acceptedDomains: [{ domain: 'contoso.com' }],
-      inboundConnectors: [{ name: 'On-prem behind the balancer', connectorType: 'OnPremises', senderIPAddresses: ['10.1.2.0/24'] }],
-      outboundConnectors: [
-        { name: 'To on-prem', connectorType: 'OnPremises', allAcceptedDomains: true, smartHosts: [`127.0.0.1:${onprem.port}`] },
-        { name: 'To internet', connectorType: 'Partner', recipientDomains: ['*'], smartHosts: [`127.0.0.1:${internet.port}`] },
-      ],
-    }),
+  sluice = await startBehindProxy(certs, ['127.0.0.1/32'], {
+    inboundConnectors: [{ name: 'On-prem behind the balancer', connectorType: 'OnPremises', senderIPAddresses: ['10.1.2.0/24'] }],
+    outboundConnectors: [
+      { name: 'To on-prem', connectorType: 'OnPremises', allAcceptedDomains: true, smartHosts: [`127.0.0.1:${onprem.port}`] },
+      { name: 'To internet', connectorType: 'Partner', recipientDomains: ['*'], smartHosts: [`127.0.0.1:${internet.port}`] },
+    ],
   });
 });
 

@@ -52,12 +52,14 @@ export async function startHaProxy(opts: { dir: string; backendPort: number }): 
       '    timeout connect 5s',
       '    timeout client 30s',
       '    timeout server 30s',
+      // Without it a check may take only `inter`; on a loaded test machine the backend would flap.
+      '    timeout check 5s',
       'frontend smtp',
       `    bind 127.0.0.1:${port}`,
       '    default_backend sluice',
       'backend sluice',
       '    option smtpchk EHLO haproxy.contoso.com',
-      `    server gw1 127.0.0.1:${opts.backendPort} send-proxy-v2 check check-send-proxy inter 200ms`,
+      `    server gw1 127.0.0.1:${opts.backendPort} send-proxy-v2 check check-send-proxy inter 500ms rise 1 fall 5`,
       '',
     ].join('\n'),
   );

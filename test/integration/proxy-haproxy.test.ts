@@ -11,7 +11,16 @@ import { startBehindProxy } from '../helpers/proxy-config.js';
 import { startHaProxy, type HaProxy } from '../helpers/haproxy.js';
 import { replies, swaks } from '../helpers/clients.js';
 
-const HEALTH_TIMEOUT_MS = 5_000;
+const HEALTH_TIMEOUT_MS = 15_000;
+const POLL_MS = 100;
+
+/** HAProxy refuses clients while it holds the backend down: wait for its first good check. */
+async function backendUp(): Promise<string> {
+  const deadline = Date.now() + HEALTH_TIMEOUT_MS;
+  let status = '';
+  while (Date.now() < deadline && !(status = await haproxy.serverStatus()).startsWith('UP')) await new Promise((r) => setTimeout(r, POLL_MS));
+  return status;
+}
 
 let certs: CertSet;
 let internet: SmartHost;
@@ -35,13 +44,11 @@ after(async () => {
 });
 
 test("HAProxy's SMTP health check through the PROXY header finds Sluice up", async () => {
-  const deadline = Date.now() + HEALTH_TIMEOUT_MS;
-  let status = '';
-  while (Date.now() < deadline && !(status = await haproxy.serverStatus()).startsWith('UP')) await new Promise((r) => setTimeout(r, 100));
-  assert.match(status, /^UP/);
+  assert.match(await backendUp(), /^UP/);
 });
 
 test('the on-prem server relays through HAProxy and Received names it and the balancer', async () => {
+  assert.match(await backendUp(), /^UP/);
   const r = await swaks(['--server', `127.0.0.1:${haproxy.port}`, '--local-interface', '127.0.0.9', '--helo', 'mail.contoso.com', '--from', 'john@contoso.com', '--to', 'sun@fabrikam.com']);
   assert.ok(replies(r).some((l) => /^250 2\.6\.0 /.test(l)), r.output);
   const got = await arrivedFor(internet, 'sun@fabrikam.com');
@@ -49,6 +56,7 @@ test('the on-prem server relays through HAProxy and Received names it and the ba
 });
 
 test('another address through HAProxy may not relay', async () => {
+  assert.match(await backendUp(), /^UP/);
   const r = await swaks(['--server', `127.0.0.1:${haproxy.port}`, '--local-interface', '127.0.0.10', '--from', 'spam@example.org', '--to', 'victim@fabrikam.com']);
   assert.ok(replies(r).includes('550 5.4.1 Relay Access Denied'), r.output);
 });

@@ -3,6 +3,7 @@
 // swaks (client), postfix (on-prem server, smtp-sink/smtp-source), dnsmasq (MX records), openssl,
 // tini (the image's PID 1).
 // clamd and rspamd (content filters; started by the tests, no service or freshclam needed).
+// haproxy (the load balancer in front of a PROXY protocol listener).
 // As root with apt-get it installs what is missing; otherwise it stops at once with the exact line.
 import { execFileSync, spawnSync } from 'node:child_process';
 
@@ -15,6 +16,7 @@ const NEEDED = [
   { bin: 'tini', pkg: 'tini' }, // the container entrypoint, rehearsed on the host
   { bin: 'clamd', pkg: 'clamav-daemon' },
   { bin: 'rspamd', pkg: 'rspamd' },
+  { bin: 'haproxy', pkg: 'haproxy' },
 ];
 
 const PATH = `${process.env.PATH ?? ''}:/usr/sbin:/sbin`;

@@ -52,6 +52,11 @@ Commands:
          | --details QUEUE_ID
                                   message trace: one row per message and recipient, or
                                   every event of one message (\`sluice trace --help\`)
+  import-eop --inbound FILE --outbound FILE [--accepted-domains FILE]
+         [--connection-filter FILE] [--transport-rules FILE] [-o FILE]
+                                  write a commented Sluice config from an EOP tenant's
+                                  ConvertTo-Json exports; what it cannot import is listed
+                                  (\`sluice import-eop --help\` for the cmdlets to run)
 
 Options:
   -c, --config FILE   configuration file (default: config/sluice.yaml)
@@ -72,6 +77,7 @@ export async function main(argv: string[]): Promise<number> {
   if (command === 'dkim') return (await import('./dkim.js')).runDkim(rest);
   if (command === 'trace') return (await import('./trace.js')).runTrace(rest);
   if (command === 'validate') return (await import('./validate.js')).runValidate(rest);
+  if (command === 'import-eop') return (await import('./import-eop.js')).runImportEop(rest);
   let values;
   try {
     ({ values } = parseArgs({

@@ -101,6 +101,14 @@ function checkOutbound(c: OutboundConfig, at: KeyPath, report: Report, warn: Rep
   if (c.tlsKey !== null && c.tlsCert === null) report([...at, 'tlsKey'], 'tlsKey needs tlsCert');
 }
 
+function checkProxies(config: Config, report: Report): void {
+  const { listen, trustedProxies } = config.server;
+  const i = listen.findIndex((l) => l.proxyProtocol);
+  if (i >= 0 && trustedProxies.length === 0) {
+    report(['server', 'listen', i, 'proxyProtocol'], 'proxyProtocol: true needs server.trustedProxies: the load balancers allowed to send PROXY headers');
+  }
+}
+
 function checkLimits(config: Config, report: Report): void {
   const { greetingDelay, idleTimeout } = config.server.limits;
   // The idle timer runs from the connect, and a polite client is silent until the 220.
@@ -161,6 +169,7 @@ function build(config: Config, source: string, sections: SectionModels): Model {
     server: {
       hostname: server.hostname,
       listen: server.listen,
+      trustedProxies: server.trustedProxies,
       tls: {
         cert: abs(server.tls.cert),
         key: abs(server.tls.key),
@@ -224,6 +233,7 @@ export function compileConfig(config: Config, source: string): CompileResult {
   config.inboundConnectors.forEach((c, i) => checkInbound(c, ['inboundConnectors', i], config, accepted, report));
   config.outboundConnectors.forEach((c, i) => checkOutbound(c, ['outboundConnectors', i], report, warn));
   checkLimits(config, report);
+  checkProxies(config, report);
   checkDelivery(config, report);
   checkDirectSend(config, warn);
   checkRecipientValidation(config, report, warn);

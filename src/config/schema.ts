@@ -27,6 +27,8 @@ const listenSchema = z
       return host;
     }).describe('IP address or host name to listen on, e.g. 0.0.0.0 or 127.0.0.1.'),
     port: port(0).describe('TCP port to listen on (0 = any free port).'), // 0 is what tests use
+    /** Every connection must open with a PROXY v1/v2 header from one of server.trustedProxies. */
+    proxyProtocol: flag(false).describe('Every connection must open with a PROXY protocol v1/v2 header from one of server.trustedProxies.'),
   })
   .strict();
 
@@ -50,6 +52,7 @@ const serverSchema = z
   .object({
     hostname: domainName('host name').describe("This gateway's host name: the 220 greeting, HELO and Received: headers."),
     listen: z.array(listenSchema).min(1, 'list at least one { host, port } to listen on').describe('Addresses to accept SMTP on: a list of { host, port }.'),
+    trustedProxies: z.array(parsed(compileIpRule)).default([]).describe('Load balancers allowed to send PROXY headers to a proxyProtocol listener (IPs, CIDR, ranges).'),
     tls: z
       .object({
         cert: filePath.describe('PEM certificate Sluice presents for STARTTLS.'),

@@ -103,6 +103,8 @@ export interface OutboundConnector {
 export interface ListenAddress {
   readonly host: string;
   readonly port: number;
+  /** Connections must start with a PROXY protocol header from server.trustedProxies. */
+  readonly proxyProtocol: boolean;
 }
 
 export interface ServerLimits {
@@ -143,6 +145,8 @@ export interface Model extends SectionModels {
   readonly server: {
     readonly hostname: string;
     readonly listen: readonly ListenAddress[];
+    /** Who may send a PROXY protocol header (to a proxyProtocol listener). */
+    readonly trustedProxies: readonly IpRule[];
     readonly tls: {
       readonly cert: string;
       readonly key: string;

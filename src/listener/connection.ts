@@ -10,14 +10,19 @@
 //  - each connection reads its options (size, socketTimeout, name) from a copy taken when it was
 //    accepted, built from the live model by `sessionOptions()`: a reload applies to the next
 //    session while sessions in flight finish under the settings they started with.
+//  - on a listener with `proxyProtocol: true`, `_handleProxy` reads a PROXY v1/v2 header
+//    (proxy-socket.ts) from trusted proxies only, instead of smtp-server's v1-only `useProxy`, and
+//    closes every other connection before the greeting.
 // They override internals of smtp-server 3.21.6, which package.json pins exactly; the tests in
-// test/integration/listener-wire.test.ts fail if an override stops taking effect.
+// test/integration/listener-wire.test.ts and proxy-protocol.test.ts fail if an override stops taking effect.
+import { randomBytes } from 'node:crypto';
 import type net from 'node:net';
 import type tls from 'node:tls';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { SMTPConnection, type SMTPConnectionOptions } from 'smtp-server/lib/smtp-connection.js';
 import { carriesEnhancedCode } from './replies.js';
 import { RequestDeadline, type Deadlines, type DeadlineKind } from './request-deadline.js';
+import { readProxyHeader } from './proxy-socket.js';
 
 type Socket = net.Socket | tls.TLSSocket;
 
@@ -26,6 +31,21 @@ export interface EarlyTalker {
   /** The first word of the line sent before the greeting, at most COMMAND_LOG_CHARS characters. */
   command: string;
   greetingDelayMs: number;
+}
+
+export interface ProxyRefusal {
+  /** The address the TCP connection came from. */
+  peer: string;
+  reason: string;
+}
+
+export interface ProxySettings {
+  /** server.trustedProxies, read per connection so a reload applies to the next one. */
+  isTrusted: (peer: string) => boolean;
+  /** The session `id` will see `client` as its remote address; `proxy` is the balancer. */
+  onProxied: (e: { id: string; client: string; proxy: string; version: 1 | 2 }) => void;
+  /** The connection is closed without a greeting. */
+  onRefused: (e: ProxyRefusal) => void;
 }
 
 export interface ConnectionSettings {
@@ -37,6 +57,8 @@ export interface ConnectionSettings {
   onDeadline?: (e: { ip: string; kind: DeadlineKind; limitMs: number }) => void;
   /** Options this connection alone sees, read once when it is accepted. */
   sessionOptions?: () => Partial<SMTPServerOptions>;
+  /** Set on a listener with `proxyProtocol: true`. */
+  proxy?: ProxySettings | null;
 }
 
 /**
@@ -128,6 +150,35 @@ export class SluiceSmtpServer extends SMTPServer {
     private readonly connectionSettings: ConnectionSettings,
   ) {
     super(options);
+  }
+
+  /**
+   * Replaces smtp-server's (3.21.6) PROXY v1 reader on proxy listeners. The spec forbids guessing
+   * whether a header is present, so such a listener requires one, and only from a trusted proxy.
+   */
+  override _handleProxy(socket: net.Socket, callback: Parameters<SMTPServer['_handleProxy']>[1]): void {
+    const proxy = this.connectionSettings.proxy;
+    if (!proxy) return super._handleProxy(socket, callback);
+    // The same id smtp-server would give the session (80 random bits, base 32).
+    const id = BigInt('0x' + randomBytes(10).toString('hex')).toString(32).padStart(16, '0');
+    const peer = socket.remoteAddress ?? '';
+    const refuse = (reason: string): void => {
+      proxy.onRefused({ peer, reason });
+      // A late EPIPE/ECONNRESET must not surface as an uncaught error once smtp-server lets go.
+      socket.on('error', () => undefined);
+      socket.destroy();
+      callback(new Error(reason));
+    };
+    if (!proxy.isTrusted(peer)) {
+      refuse('connection to a PROXY protocol listener from an address not in server.trustedProxies');
+      return;
+    }
+    void readProxyHeader(socket).then((r) => {
+      if (r.kind === 'invalid') return refuse(`trusted proxy sent no valid PROXY header: ${r.reason}`);
+      // LOCAL/UNKNOWN: the balancer speaks for itself (its health check).
+      if (r.source) proxy.onProxied({ id, client: r.source.ip, proxy: peer, version: r.version });
+      callback(null, r.source ? { id, remoteAddress: r.source.ip, remotePort: r.source.port } : { id });
+    });
   }
 
   /** smtp-server's connect() (3.21.6), constructing our connection class. */

@@ -65,6 +65,7 @@ export async function receiveMessage(
     queueId: id,
     connector: st.cls.connector?.name ?? null,
     matchedBy: st.cls.matchedBy,
+    proxy: st.proxiedBy ?? null,
     singleRcpt: rcpts.length === 1 ? (rcpts[0] ?? null) : null,
     date: new Date(),
   });

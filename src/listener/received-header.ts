@@ -1,5 +1,6 @@
 // Renders the trace header Sluice prepends to every accepted message (RFC 5321 §4.4), naming
-// the inbound connector that identified the sender so the path is visible downstream.
+// the inbound connector that identified the sender so the path is visible downstream, and the
+// load balancer when the client came through one (PROXY protocol).
 
 export interface ReceivedFacts {
   helo: string;
@@ -10,6 +11,8 @@ export interface ReceivedFacts {
   queueId: string;
   connector: string | null;
   matchedBy: string | null;
+  /** The load balancer that passed the connection on with a PROXY header; `ip` is the real client. */
+  proxy?: string | null;
   singleRcpt: string | null;
   date: Date;
 }
@@ -27,6 +30,7 @@ export function receivedHeader(f: ReceivedFacts): string {
   const forPart = f.singleRcpt ? `\r\n\tfor <${clean(f.singleRcpt)}>` : '';
   return (
     `Received: from ${clean(f.helo) || 'unknown'} ([${f.ip}])\r\n` +
+    (f.proxy ? `\t(via PROXY protocol from [${f.proxy}])\r\n` : '') +
     `\tby ${f.hostname} (Sluice) with ${proto}${tlsNote} id ${f.queueId}\r\n` +
     `\t(${via})${forPart};\r\n\t${rfc5322Date(f.date)}\r\n`
   );

@@ -8,6 +8,7 @@ import { decideRecipient, decideSender, type RecipientDecision } from '../policy
 import { decideSrsRecipient } from '../policy/srs-recipient.js';
 import { replyError, verdictError } from './replies.js';
 import { SluiceSmtpServer } from './connection.js';
+import { proxySettings } from './proxy-trust.js';
 import { peerCertificateFacts } from './peer-cert.js';
 import { receiveMessage } from './receive.js';
 import { RecipientValidator } from './recipient-validation.js';
@@ -33,6 +34,8 @@ export interface SessionState {
   clientIp?: string;
   /** The connection stage's result, computed at the first MAIL FROM and again after STARTTLS. */
   connect?: Promise<ConnectResult> | undefined;
+  /** The trusted proxy the session came through (PROXY protocol); facts.ip is the real client. */
+  proxiedBy?: string | null;
 }
 
 export interface ListenerDeps {
@@ -61,6 +64,8 @@ export class Listener {
   private draining = false;
   private readonly sessions = new Map<string, SessionState>();
   private readonly perIp = new Map<string, number>();
+  /** Session id → the trusted proxy that announced it, until the session starts. */
+  private readonly proxiedBy = new Map<string, string>();
   private total = 0;
   private readonly recipients: RecipientValidator;
 
@@ -121,6 +126,7 @@ export class Listener {
         return { commandMs: l.commandTimeoutMs, dataMs: l.dataTimeoutMs, sessionMs: l.maxSessionDurationMs };
       },
       onDeadline: (e) => this.deps.log.info({ stage: 'listener', ...e }, 'deadline exceeded, connection dropped'),
+      proxy: addr.proxyProtocol ? proxySettings(this.deps, this.proxiedBy) : null,
     });
     server.on('error', (err) => this.deps.log.error({ stage: 'listener', err: err.message }, 'listener error'));
     await new Promise<void>((resolve, reject) => {
@@ -197,7 +203,9 @@ export class Listener {
     let st = this.sessions.get(session.id);
     if (!st) {
       const facts: SessionFacts = { ip: session.remoteAddress, tls: session.secure, certNames: [] };
-      st = { facts, cls: classifySession(this.deps.getModel(), facts), messages: 0, decisions: new Map(), counted: false };
+      const proxiedBy = this.proxiedBy.get(session.id) ?? null;
+      this.proxiedBy.delete(session.id);
+      st = { facts, cls: classifySession(this.deps.getModel(), facts), messages: 0, decisions: new Map(), counted: false, proxiedBy };
       this.sessions.set(session.id, st);
     }
     return st;
@@ -220,7 +228,7 @@ export class Listener {
     this.perIp.set(ip, n + 1);
     noteSessionOpened(st.cls.connector?.name ?? null);
     this.deps.log.info(
-      { stage: 'classify', sessionId: session.id, ip, connector: st.cls.connector?.name ?? null, reason: st.cls.reason },
+      { stage: 'classify', sessionId: session.id, ip, proxy: st.proxiedBy, connector: st.cls.connector?.name ?? null, reason: st.cls.reason },
       'session classified',
     );
     cb();
@@ -377,6 +385,7 @@ export class Listener {
   private onClose(session: SMTPServerSession): void {
     const st = this.sessions.get(session.id);
     this.sessions.delete(session.id);
+    this.proxiedBy.delete(session.id);
     if (!st?.counted) return;
     noteSessionClosed();
     this.total--;

@@ -1,9 +1,9 @@
 // A real DNS server for delivery tests: Debian's dnsmasq on 127.0.0.1 and a free port, serving
 // only the records a test gives (MX, A via host-record, null MX via a raw RR). Everything under
 // the given local domains that is not listed answers NXDOMAIN. stop() kills it (after hooks).
-import { spawn, type ChildProcess } from 'node:child_process';
 import { Resolver } from 'node:dns/promises';
 import { freePort } from './ports.js';
+import { spawnPeer } from './peer-process.js';
 
 export interface DnsRecords {
   /** { name, exchange, preference } → MX records. */
@@ -68,20 +68,12 @@ export async function startDnsmasq(records: DnsRecords, port?: number): Promise<
 }
 
 async function launch(port: number, records: DnsRecords): Promise<DnsServer> {
-  const proc: ChildProcess = spawn('dnsmasq', dnsmasqArgs(port, records), { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  proc.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-  const stop = async (): Promise<void> => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    proc.kill('SIGTERM');
-    await exited;
-  };
+  const { proc, stderr: output, stop } = spawnPeer('dnsmasq', dnsmasqArgs(port, records));
   const resolver = new Resolver({ timeout: 200, tries: 1 });
   resolver.setServers([`127.0.0.1:${port}`]);
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (Date.now() < deadline) {
-    if (proc.exitCode !== null) throw new Error(`dnsmasq exited with ${proc.exitCode}: ${stderr}`);
+    if (proc.exitCode !== null) throw new Error(`dnsmasq exited with ${proc.exitCode}: ${output()}`);
     const answered = await resolver.resolve4('ready-probe.invalid').then(
       () => true,
       // Any DNS answer (NXDOMAIN, REFUSED) means it listens; only "no server" means not yet.
@@ -91,5 +83,5 @@ async function launch(port: number, records: DnsRecords): Promise<DnsServer> {
     await new Promise((r) => setTimeout(r, 50));
   }
   await stop();
-  throw new Error(`dnsmasq did not answer on port ${port} within ${READY_TIMEOUT_MS} ms: ${stderr}`);
+  throw new Error(`dnsmasq did not answer on port ${port} within ${READY_TIMEOUT_MS} ms: ${output()}`);
 }

@@ -94,7 +94,8 @@ export function buildModel(spec: ModelSpec = {}): Model {
     source: '/test/model-builder',
     server: {
       hostname: 'gateway.contoso.test',
-      listen: [{ host: '127.0.0.1', port: 0 }],
+      listen: [{ host: '127.0.0.1', port: 0, proxyProtocol: false }],
+      trustedProxies: [],
       tls: { cert: 'certs/server.crt', key: 'certs/server.key', clientCa: [], generateDevCertificates: false },
       limits: {
         maxMessageSize: 35 * 1024 * 1024,

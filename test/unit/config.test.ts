@@ -200,7 +200,7 @@ describe('shipped configs', () => {
   it('config/sluice.yaml loads and is the only one that generates dev certificates', async () => {
     const model = await loadConfigFile(resolve(ROOT, 'config/sluice.yaml'));
     assert.equal(model.server.tls.generateDevCertificates, true);
-    assert.deepEqual(model.server.listen, [{ host: '127.0.0.1', port: 2525 }]);
+    assert.deepEqual(model.server.listen, [{ host: '127.0.0.1', port: 2525, proxyProtocol: false }]);
     assert.deepEqual(model.outboundConnectors[0]?.smartHosts, [{ host: '127.0.0.1', port: 2526 }]);
   });
   // protected-signing.yaml names a DKIM key and a recipient list that only exist once generated;

@@ -188,7 +188,7 @@ const outboundSchema = z
     isTransportRuleScoped: flag(false).describe('Used only when a transport rule routes to it, never by recipient domain.'),
     maxMessagesPerConnection: count(50).describe('Messages per outbound SMTP session before it is closed.'),
     maxConnections: count(49).describe('Most concurrent outbound sessions through this connector.'),
-    validationRecipients: z.array(z.string().trim().email('must be an e-mail address')).default([]).describe("EOP's ValidationRecipients: where `sluice validate` sends its test message."),
+    validationRecipients: z.array(parsed(recipientAddress)).default([]).describe("EOP's ValidationRecipients: where `sluice validate` sends its test message."),
   })
   .strict();
 

@@ -104,7 +104,8 @@ const duration = parsed((v) => {
  * A default given as config input and parsed like a written value. zod 4's `.default()` returns
  * the default without parsing it, so a default such as '30s' must not go through `.default()`.
  */
-const withDefault = <T extends z.ZodTypeAny>(schema: T, input: unknown) => z.preprocess((v) => (v === undefined ? input : v), schema);
+// prefault: the default is config input, parsed like what an admin writes (zod 4), and the JSON Schema shows the key as optional.
+const withDefault = <T extends z.ZodTypeAny>(schema: T, input: unknown) => schema.prefault(input as never);
 const section = <T extends z.ZodTypeAny>(schema: T) => withDefault(schema, {});
 
 const addresses = () => withDefault(z.array(parsed(parseAddress)), []);

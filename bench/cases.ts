@@ -69,6 +69,17 @@ export interface Settings {
   variantLogLevel: string;
   /** BENCH_SYSCALLS=N: messages of one extra, untimed run under strace (system calls per message); 0 = off. */
   syscallMessages: number;
+  /** BENCH_SLUICE_CONFIG / BENCH_VARIANT_CONFIG: JSON objects whose top-level keys replace the relay config's (filters, trace …). */
+  sluiceConfig: Record<string, unknown>;
+  variantConfig: Record<string, unknown>;
+}
+
+function jsonObject(name: string): Record<string, unknown> {
+  const raw = process.env[name];
+  if (!raw) return {};
+  const v = JSON.parse(raw) as unknown;
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error(`${name} must be a JSON object`);
+  return v as Record<string, unknown>;
 }
 
 export function settings(): Settings {
@@ -102,5 +113,7 @@ export function settings(): Settings {
     syscallMessages: num('BENCH_SYSCALLS', 0),
     variantLogLevel: process.env.BENCH_VARIANT_LOG_LEVEL ?? process.env.BENCH_SLUICE_LOG_LEVEL ?? 'warn',
     variantNodeArgs: (process.env.BENCH_VARIANT_NODE_ARGS ?? '').split(' ').filter(Boolean),
+    sluiceConfig: jsonObject('BENCH_SLUICE_CONFIG'),
+    variantConfig: jsonObject('BENCH_VARIANT_CONFIG'),
   };
 }

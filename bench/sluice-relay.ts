@@ -35,6 +35,8 @@ export interface SluiceOptions {
   greetingDelay?: string | null;
   /** Another Sluice tree (bin/sluice.cjs + dist/) instead of this one: A/B runs of a change. */
   root?: string;
+  /** Top-level config keys to replace (BENCH_SLUICE_CONFIG / BENCH_VARIANT_CONFIG): filters, trace … */
+  configPatch?: Record<string, unknown>;
 }
 
 export async function startSluiceRelay(o: SluiceOptions): Promise<SluiceRelay> {
@@ -62,7 +64,7 @@ export async function startSluiceRelay(o: SluiceOptions): Promise<SluiceRelay> {
     ],
   };
   const configPath = path.join(dir, 'sluice.yaml');
-  await writeFile(configPath, stringify(config));
+  await writeFile(configPath, stringify({ ...config, ...o.configPatch }));
   const cli = o.root ? path.resolve(o.root, 'bin/sluice.cjs') : CLI;
   const proc = spawn(process.execPath, [...(o.nodeArgs ?? []), cli, 'start', '--config', configPath], {
     cwd: dir,

@@ -70,7 +70,11 @@ export function mapInbound(obj: unknown, index: number, notes: ImportNote[]): En
   const associated = strings(p, 'AssociatedAcceptedDomains', text, 'a domain');
   if (associated.length) out.associatedAcceptedDomains = associated;
   // Keys the connection filter's branch adds to the schema: written only when EOP has them on.
-  if (flag(p, 'TreatMessagesAsInternal')) out.treatMessagesAsInternal = true;
+  // EOP uses TreatMessagesAsInternal only on OnPremises connectors; Sluice refuses it elsewhere.
+  if (flag(p, 'TreatMessagesAsInternal')) {
+    if (out.connectorType === 'OnPremises') out.treatMessagesAsInternal = true;
+    else p.note('TreatMessagesAsInternal', 'TreatMessagesAsInternal (True) applies only to an OnPremises connector and was not imported');
+  }
   if (flag(p, 'EFSkipLastIP')) out.efSkipLastIP = true;
   const skipIps = strings(p, 'EFSkipIPs', ipText, 'an IP address or range');
   if (skipIps.length) out.efSkipIPs = skipIps;

@@ -103,7 +103,7 @@ describe('examples/compose', () => {
 
   test('sluice.yaml loads, listens where the image exposes and checks, and spools in the volume', async () => {
     const model = await loadConfigFile(join(dir, 'sluice.yaml'));
-    assert.deepEqual(model.server.listen, [{ host: '0.0.0.0', port: 2525 }]);
+    assert.deepEqual(model.server.listen, [{ host: '0.0.0.0', port: 2525, proxyProtocol: false }]);
     assert.ok(model.spool.dir.startsWith(`${DATA_VOLUME}/`), model.spool.dir);
     assert.equal(model.inboundConnectors[0]?.tlsSenderCertificateName?.raw, 'mail.contoso.com');
   });

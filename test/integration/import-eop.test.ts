@@ -220,10 +220,9 @@ describe('a partner tenant', () => {
     assert.ok(warnings.some((w) => /transport rule "Block password-protected attachments": AttachmentIsPasswordProtected/.test(w)));
     assertWarningsAreComments(yaml, warnings);
     assert.match(yaml, /# Finance invoices only go out over the partner's TLS connector\n  - name: Route finance mail/);
-    // Until the protection branches land these two keys are unknown to `sluice check`; nothing else may fail.
     const r = await check(file);
     assert.deepEqual(r.issues, []);
-    assert.ok(r.pending.every((p) => p === 'connectionFilter' || p === 'transportRules'), r.pending.join(', '));
+    assert.deepEqual(r.pending, [], 'connectionFilter and transportRules are known keys now');
   });
 });
 
@@ -244,12 +243,13 @@ describe("Microsoft's worked example of several connectors", () => {
 });
 
 describe('enhanced filtering and internal mail', () => {
-  test('EFSkipIPs, EFUsers and TreatMessagesAsInternal keep their names; EFTestMode is reported', async () => {
+  test('EFSkipIPs and EFUsers keep their names; EFTestMode and TreatMessagesAsInternal on a Partner connector are reported', async () => {
     const { file, config, warnings } = await importTo('ef', ['--inbound', fx('enhanced-filtering/in.json'), '--outbound', fx('seed/out.json')]);
     const c = config.inboundConnectors[0];
-    assert.deepEqual([c.treatMessagesAsInternal, c.efSkipIPs, c.efUsers, c.efSkipLastIP], [true, ['192.0.2.64/27'], ['ceo@contoso.com'], undefined]);
-    assert.equal(warnings.length, 1);
-    assert.match(warnings[0]!, /EFTestMode \(true\)/);
+    assert.deepEqual([c.treatMessagesAsInternal, c.efSkipIPs, c.efUsers, c.efSkipLastIP], [undefined, ['192.0.2.64/27'], ['ceo@contoso.com'], undefined]);
+    assert.equal(warnings.length, 2, warnings.join('\n'));
+    assert.ok(warnings.some((w) => /EFTestMode \(true\)/.test(w)));
+    assert.ok(warnings.some((w) => /TreatMessagesAsInternal \(True\) applies only to an OnPremises connector/.test(w)));
     const r = await check(file);
     assert.deepEqual(r.issues, []);
   });

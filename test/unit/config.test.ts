@@ -195,7 +195,7 @@ outboundConnectors:
 describe('shipped configs', () => {
   const examples = readdirSync(resolve(ROOT, 'config/examples')).filter((f) => f.endsWith('.yaml'));
   it('include the three seed scenarios and the partner lock-down recipe', () => {
-    assert.deepEqual(examples.sort(), ['eop-standalone.yaml', 'hybrid-two-sites.yaml', 'partner-forced-tls.yaml', 'partner-lockdown.yaml', 'protected-content.yaml', 'protected-signing.yaml', 'protected.yaml']);
+    assert.deepEqual(examples.sort(), ['eop-standalone.yaml', 'hybrid-two-sites.yaml', 'partner-forced-tls.yaml', 'partner-lockdown.yaml', 'protected-signing.yaml', 'protected.yaml']);
   });
   it('config/sluice.yaml loads and is the only one that generates dev certificates', async () => {
     const model = await loadConfigFile(resolve(ROOT, 'config/sluice.yaml'));

@@ -31,11 +31,18 @@ const cases: { name: string; map: Mapper; input: Record<string, unknown>; expect
     reported: ['TrustedOrganizations', 'ScanAndDropRecipients'],
   },
   {
-    name: 'enhanced filtering settings map to camelCase keys and EFTestMode is reported',
+    name: 'enhanced filtering settings map to camelCase keys; EFTestMode and TreatMessagesAsInternal on a Partner connector are reported',
     map: inbound,
     input: { Name: 'EF', SenderIPAddresses: ['192.0.2.1'], EFSkipLastIP: true, EFSkipIPs: ['192.0.2.1'], EFUsers: ['a@contoso.com'], EFTestMode: true, TreatMessagesAsInternal: true },
-    expected: { name: 'EF', enabled: true, senderIPAddresses: ['192.0.2.1'], treatMessagesAsInternal: true, efSkipLastIP: true, efSkipIPs: ['192.0.2.1'], efUsers: ['a@contoso.com'] },
-    reported: ['EFTestMode'],
+    expected: { name: 'EF', enabled: true, senderIPAddresses: ['192.0.2.1'], efSkipLastIP: true, efSkipIPs: ['192.0.2.1'], efUsers: ['a@contoso.com'] },
+    reported: ['TreatMessagesAsInternal', 'EFTestMode'],
+  },
+  {
+    name: 'TreatMessagesAsInternal maps on an OnPremises connector',
+    map: inbound,
+    input: { Name: 'Int', ConnectorType: 'OnPremises', SenderIPAddresses: ['192.0.2.1'], TreatMessagesAsInternal: true },
+    expected: { name: 'Int', enabled: true, connectorType: 'OnPremises', senderIPAddresses: ['192.0.2.1'], treatMessagesAsInternal: true },
+    reported: [],
   },
   {
     name: 'a connector made by the Hybrid Configuration Wizard is reported (ConnectorSource)',

@@ -306,8 +306,8 @@ export class Listener {
     const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
     const d = decideSrsRecipient(model, address) ?? decideRecipient(model, st.facts, st.cls, mailFrom, address);
     const route = d.route && d.route.kind === 'connector' ? d.route.connector.name : (d.route?.kind ?? null);
-    if (d.verdict.kind !== 'accept') {
-      const v = d.verdict;
+    // One REJECT event for a refused recipient, whichever check refused it (trace shows Failed).
+    const refused = (v: { code: number; enhanced: string; text: string; reason: string; kind: string }, extra: Record<string, unknown> = {}) =>
       track({
         kind: 'REJECT',
         queueId: null,
@@ -316,12 +316,13 @@ export class Listener {
         recipients: [address],
         clientIp: session.remoteAddress,
         inbound: st.cls.connector?.name ?? null,
-        outbound: route,
-        rule: d.route?.rule ?? null,
         reply: `${v.code} ${v.enhanced} ${v.text}`,
         reason: v.reason,
-        detail: { stage: 'rcpt', verdict: v.kind },
+        ...extra,
       });
+    if (d.verdict.kind !== 'accept') {
+      const v = d.verdict;
+      refused(v, { outbound: route, rule: d.route?.rule ?? null, detail: { stage: 'rcpt', verdict: v.kind } });
       return cb(verdictError(v));
     }
     this.deps.log.info(
@@ -338,7 +339,6 @@ export class Listener {
       },
       'recipient accepted',
     );
-    if (d.verdict.kind !== 'accept') return cb(verdictError(d.verdict));
     const keep = () => {
       st.decisions.set(address, dsn ? { ...d, dsn } : d);
       cb();
@@ -350,17 +350,7 @@ export class Listener {
       (v) => {
         this.deps.log.info({ stage: 'policy', sessionId: session.id, rcpt: address, verdict: v.kind, reason: v.reason }, v.kind === 'accept' ? 'recipient validated' : 'recipient unknown');
         if (v.kind === 'accept') return keep();
-        track({
-          kind: 'REJECT',
-          queueId: null,
-          sessionId: session.id,
-          sender: mailFrom,
-          recipients: [address],
-          clientIp: session.remoteAddress,
-          inbound: st.cls.connector?.name ?? null,
-          reply: `${v.code} ${v.enhanced} ${v.text}`,
-          reason: v.reason,
-        });
+        refused(v);
         cb(verdictError(v));
       },
       (err: Error) => {

@@ -19,6 +19,7 @@ import { ADMIN_BOUNCE_ERROR, ADMIN_BOUNCE_REASON, ADMIN_BOUNCE_STATUS, adminChan
 import type { SpoolRecord } from './record.js';
 import type { Spool } from './spool.js';
 import { track } from '../observe/events.js';
+import { FINISH_KEY, queueDepth, type DepthRow } from './queue-depth.js';
 
 /** What the queue manager needs from delivery (Deliverer implements it). */
 export interface DestinationDeliverer {
@@ -27,23 +28,9 @@ export interface DestinationDeliverer {
   downUntil(key: string, now: number): { until: number; reason: string } | null;
 }
 
-/** A record with nothing left to deliver still runs once: it owes its DSN and its move to failed/. */
-const FINISH_KEY = '';
 const ADMIN_WAIT_MS = 30_000;
 /** Distinct destination sets shared between entries; past this the cache starts again (MX mail to many domains). */
 const MAX_INTERNED_KEY_SETS = 10_000;
-
-/** The metrics label for a destination key (destinations.ts): the connector, never a domain. */
-function connectorOfKey(key: string): string {
-  if (key.startsWith('connector:')) {
-    const name = key.slice('connector:'.length);
-    const slash = name.lastIndexOf('/');
-    // "connector:<name>/<domain>" for MX-routed connectors; a name may itself hold a slash.
-    return slash > 0 && name.slice(slash + 1).includes('.') ? name.slice(0, slash) : name;
-  }
-  if (key.startsWith('mx:')) return 'Internet (MX)';
-  return key === FINISH_KEY ? 'none' : key;
-}
 
 /** The index entry of one queued message: no body, no timer, the record only until its first attempt. */
 interface Entry {
@@ -103,21 +90,9 @@ export class QueueManager {
     return this.entries.size;
   }
 
-  /** Queued messages by state and outbound connector, for the metrics (one per destination key). */
-  depth(): { state: string; connector: string; count: number }[] {
-    const now = this.clock.now();
-    const counts = new Map<string, number>();
-    for (const e of this.entries.values()) {
-      const state = e.status === 'hold' ? 'hold' : e.running > 0 ? 'active' : e.dueAt > now ? 'deferred' : 'ready';
-      for (const key of e.keys.length ? e.keys : [FINISH_KEY]) {
-        const k = `${state}\n${connectorOfKey(key)}`;
-        counts.set(k, (counts.get(k) ?? 0) + 1);
-      }
-    }
-    return [...counts].map(([k, count]) => {
-      const [state = '', connector = ''] = k.split('\n');
-      return { state, connector, count };
-    });
+  /** Queued messages by state and outbound connector, for the metrics (queue-depth.ts). */
+  depth(): DepthRow[] {
+    return queueDepth(this.entries.values(), this.clock.now());
   }
 
   async recover(): Promise<number> {

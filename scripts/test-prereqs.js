@@ -4,6 +4,7 @@
 // tini (the image's PID 1).
 // clamd and rspamd (content filters; started by the tests, no service or freshclam needed).
 // haproxy (the load balancer in front of a PROXY protocol listener).
+// redis-server and postgresql (cluster mode; started by the tests as their own processes).
 // As root with apt-get it installs what is missing; otherwise it stops at once with the exact line.
 import { execFileSync, spawnSync } from 'node:child_process';
 
@@ -17,11 +18,14 @@ const NEEDED = [
   { bin: 'clamd', pkg: 'clamav-daemon' },
   { bin: 'rspamd', pkg: 'rspamd' },
   { bin: 'haproxy', pkg: 'haproxy' },
+  { bin: 'redis-server', pkg: 'redis-server' }, // cluster mode: shared connection slots
 ];
 
 const PATH = `${process.env.PATH ?? ''}:/usr/sbin:/sbin`;
 const have = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { env: { ...process.env, PATH } }).status === 0;
 const missing = [...new Set(NEEDED.filter((n) => !have(n.bin)).map((n) => n.pkg))];
+// Cluster mode's shared trace and quarantine: Debian keeps the server binaries outside PATH.
+if (!have('ls /usr/lib/postgresql/*/bin/initdb')) missing.push('postgresql');
 if (missing.length === 0) process.exit(0);
 
 const line = `apt-get install -y ${missing.join(' ')}`;

@@ -10,6 +10,7 @@ import { compileSigning } from './sections/signing.js';
 import { compileContent } from './sections/content.js';
 import { compileRules } from './sections/rules.js';
 import { compileOperations } from './sections/operations.js';
+import { compileCluster } from './sections/cluster.js';
 import { buildAcceptedDomain, checkRecipientValidation, checkTreatAsInternal } from './recipient-validation.js';
 
 export type KeyPath = readonly (string | number)[];
@@ -249,6 +250,7 @@ export function compileConfig(config: Config, source: string): CompileResult {
     ...compileContent(config, report, warn),
     ...compileRules(config, report, warn),
     ...compileOperations(config, report, warn),
+    ...compileCluster(config, report, warn),
   };
   if (issues.length > 0) return { ok: false, issues };
   // structuredClone: the Model must share nothing with the parse result the caller may still hold.

@@ -13,6 +13,7 @@ import { signingKeys } from './sections/signing.js';
 import { contentKeys } from './sections/content.js';
 import { rulesKeys } from './sections/rules.js';
 import { operationsKeys } from './sections/operations.js';
+import { clusterKeys } from './sections/cluster.js';
 
 export const CONNECTOR_TYPES = ['OnPremises', 'Partner'] as const;
 export const TLS_SETTINGS = ['EncryptionOnly', 'CertificateValidation', 'DomainValidation'] as const;
@@ -224,6 +225,7 @@ export const configSchema = z
     ...contentKeys,
     ...rulesKeys,
     ...operationsKeys,
+    ...clusterKeys,
   })
   .strict();
 

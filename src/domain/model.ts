@@ -7,9 +7,10 @@ import type { SigningModel } from '../config/sections/signing.js';
 import type { ContentModel } from '../config/sections/content.js';
 import type { RulesModel } from '../config/sections/rules.js';
 import type { OperationsModel } from '../config/sections/operations.js';
+import type { ClusterModel } from '../config/sections/cluster.js';
 
 /** The feature sections' parts of the model (config/sections/), one per feature. */
-export type SectionModels = PipelineModel & SenderModel & SigningModel & ContentModel & RulesModel & OperationsModel;
+export type SectionModels = PipelineModel & SenderModel & SigningModel & ContentModel & RulesModel & OperationsModel & ClusterModel;
 
 export type ConnectorType = 'OnPremises' | 'Partner';
 export type TlsSettings = 'EncryptionOnly' | 'CertificateValidation' | 'DomainValidation' | null;

@@ -19,6 +19,7 @@ import { SIGNING_DEFAULTS } from '../../src/config/sections/signing.js';
 import { CONTENT_DEFAULTS } from '../../src/config/sections/content.js';
 import { RULES_DEFAULTS } from '../../src/config/sections/rules.js';
 import { OPERATIONS_DEFAULTS } from '../../src/config/sections/operations.js';
+import { CLUSTER_DEFAULTS } from '../../src/config/sections/cluster.js';
 
 /** Everything optional except the name; compiled fields are given as raw config strings. */
 type Spec<T, Compiled extends keyof T> = Partial<Omit<T, 'name' | Compiled>> & { name: string };
@@ -130,6 +131,7 @@ export function buildModel(spec: ModelSpec = {}): Model {
     ...CONTENT_DEFAULTS,
     ...RULES_DEFAULTS,
     ...OPERATIONS_DEFAULTS,
+    ...CLUSTER_DEFAULTS,
     ...spec.sections,
   });
 }

@@ -22,6 +22,7 @@ import { startSinks } from './observe/sinks.js';
 import { AdminServer } from './admin/server.js';
 import { LiveReload, type ReloadOutcome } from './live-reload.js';
 import { liveConnectorState, type LiveConnectorState } from './delivery/live-state.js';
+import { startCluster } from './cluster/cluster.js';
 /** How long a stop waits for deliveries in flight before it cuts them (they are deferred, not lost). */
 const STOP_GRACE_MS = 10_000;
 
@@ -62,6 +63,11 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
   const getModel = () => model;
   const spool = new FileSpool(model.spool.dir, log);
   await spool.open(); // the lock: a second daemon on this spool stops here (E_SPOOL_LOCKED)
+  // Null unless cluster.enabled; an unreachable engine does not stop the start (it degrades).
+  const cluster = await startCluster(model, log).catch(async (err: unknown) => {
+    await spool.close();
+    throw err;
+  });
   status.spoolLocked = true;
   status.config = { source: model.source, loadedAt: Date.now() };
   const pools = new Pools(() => model.server.hostname, log, () => model.delivery.timeouts);
@@ -114,6 +120,7 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
     await queue.stop();
     await control.close();
     pools.closeAll();
+    await cluster?.stop();
     await spool.close();
     status.spoolLocked = false;
     throw err;
@@ -147,6 +154,7 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
     pools.closeAll();
     await admin.stop();
     await sinks.stop();
+    await cluster?.stop();
     await spool.close();
     status.spoolLocked = false;
     log.info({ stage: 'stop' }, 'stopped; spool kept');

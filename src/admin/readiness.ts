@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { DaemonStatus } from '../observe/status.js';
 
 export interface Check {
-  name: 'listening' | 'spool' | 'config' | 'trace';
+  name: 'listening' | 'spool' | 'config' | 'trace' | 'cluster';
   ok: boolean;
   detail: string;
 }
@@ -52,5 +52,7 @@ export function readinessChecks(s: DaemonStatus, spoolProbe: string | null, trac
             : `loaded ${new Date(s.config.loadedAt).toISOString()}${s.pendingRestart.length ? `; restart pending for ${s.pendingRestart.join(', ')}` : ''}`,
     },
     { name: 'trace', ok: !traceEnabled || s.traceWritable, detail: !traceEnabled ? 'trace store disabled' : s.traceWritable ? 'trace store writable' : 'trace store write failed' },
+    // Degraded is still ready: every engine has a local fallback, so the replica keeps serving.
+    ...(Object.keys(s.clusterDegraded).length ? [{ name: 'cluster' as const, ok: true, detail: `degraded: ${Object.values(s.clusterDegraded).join('; ')}` }] : []),
   ];
 }

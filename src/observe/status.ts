@@ -14,6 +14,8 @@ export interface DaemonStatus {
   draining: boolean;
   /** Whether the trace store accepted its last write batch. */
   traceWritable: boolean;
+  /** Cluster engines this replica cannot reach, with what it does instead (empty: not degraded). */
+  clusterDegraded: Record<string, string>;
 }
 
 export const status: DaemonStatus = {
@@ -24,4 +26,5 @@ export const status: DaemonStatus = {
   pendingRestart: [],
   draining: false,
   traceWritable: true,
+  clusterDegraded: {},
 };

@@ -1,0 +1,58 @@
+// The state of one shared engine (Redis, PostgreSQL) as this replica sees it. An outage is
+// logged once when it starts and once when it ends, never per message; the state is a metric
+// (sluice_cluster_engine_up) and a line in /readyz detail, which stays 200 while degraded:
+// cluster mode must never make a replica less available than a single node.
+import client from 'prom-client';
+import type { Logger } from '../observe/log.js';
+import { metricsRegistry } from '../observe/metrics.js';
+import { status } from '../observe/status.js';
+
+export type EngineName = 'redis' | 'postgres';
+
+const engineUp = new client.Gauge({
+  name: 'sluice_cluster_engine_up',
+  help: 'Whether this replica reaches the cluster engine (1) or runs on its local fallback (0)',
+  labelNames: ['engine'],
+  registers: [metricsRegistry],
+});
+
+export class EngineState {
+  private isUp: boolean | null = null;
+  private since = Date.now();
+
+  constructor(
+    readonly engine: EngineName,
+    private readonly log: Logger,
+    /** What this replica does while the engine is away, for the log line and /readyz. */
+    private readonly fallback: string,
+  ) {}
+
+  get up(): boolean {
+    return this.isUp === true;
+  }
+
+  markUp(): void {
+    if (this.isUp === true) return;
+    const was = this.isUp;
+    this.isUp = true;
+    this.since = Date.now();
+    engineUp.set({ engine: this.engine }, 1);
+    delete status.clusterDegraded[this.engine];
+    if (was === false) this.log.info({ stage: 'cluster', engine: this.engine }, `${this.engine} reachable again`);
+  }
+
+  markDown(err: unknown, detail?: string): void {
+    if (this.isUp === false) return;
+    this.isUp = false;
+    this.since = Date.now();
+    engineUp.set({ engine: this.engine }, 0);
+    const why = (err as Error | undefined)?.message ?? String(err);
+    status.clusterDegraded[this.engine] = `${this.engine} unreachable since ${new Date(this.since).toISOString()}: ${detail ?? this.fallback}`;
+    this.log.warn({ stage: 'cluster', engine: this.engine, code: `E_${this.engine.toUpperCase()}_DOWN`, err: why, fallback: this.fallback }, `${this.engine} unreachable: ${this.fallback}`);
+  }
+
+  /** Extra detail while degraded (e.g. "outbox: 120 events pending"), replacing the default. */
+  setDetail(detail: string): void {
+    if (this.isUp === false) status.clusterDegraded[this.engine] = `${this.engine} unreachable since ${new Date(this.since).toISOString()}: ${detail}`;
+  }
+}

@@ -64,6 +64,7 @@ before(async () => {
     certs,
     patch: {
       outboundConnectors: [{ name: 'To on-prem', connectorType: 'OnPremises', allAcceptedDomains: true, smartHosts: [`127.0.0.1:${host.port}`] }],
+      transportRules: [{ name: 'Hold payment changes', subjectContainsWords: ['bank details changed'], quarantine: true }],
     },
   });
   assert.ok(sluice.adminPort, 'the admin listener logged its port');
@@ -152,6 +153,25 @@ describe('message trace', () => {
     assert.match(out, /DSN\s+ghost@contoso\.com\s+Non-delivery report/);
     const after = await metrics();
     assert.equal(series(after, 'sluice_messages_bounced_total', { connector: 'To on-prem', kind: 'rejected' }) - series(before, 'sluice_messages_bounced_total', { connector: 'To on-prem', kind: 'rejected' }), 1);
+  });
+
+  test('a message a rule quarantines shows as Quarantined (--status Quarantined finds it), is not delivered, and --details names the rule', async () => {
+    const before = await metrics();
+    const r = await send({ port: sluice.port, from: 'eve@fabrikam.com', to: ['payroll@contoso.com'], raw: message({ from: 'eve@fabrikam.com', to: 'payroll@contoso.com', subject: 'Bank details changed' }) });
+    assert.match(r.response, /^250/);
+    const row = await traced('payroll@contoso.com', 'Quarantined');
+    assert.equal(row.sender, 'eve@fabrikam.com');
+    const held = await trace(['--status', 'Quarantined']);
+    assert.ok(held.some((x) => x.queueId === row.queueId && x.recipient === 'payroll@contoso.com'), 'found by --status Quarantined');
+    assert.ok(!held.some((x) => x.recipient === 'john@contoso.com'), '--status Quarantined lists only quarantined mail');
+    const details = await runCli(['trace', '--config', sluice.configPath, '--details', row.queueId!]);
+    assert.equal(details.code, 0, details.stderr);
+    assert.match(details.stdout, /QUARANTINE/);
+    assert.match(details.stdout, /Hold payment changes/);
+    assert.equal(host.messages.filter((m) => m.rcptTo.includes('payroll@contoso.com')).length, 0, 'nothing reached the smart host');
+    const after = await metrics();
+    const q = { inbound: 'none', type: 'TransportRule' };
+    assert.equal(series(after, 'sluice_messages_quarantined_total', q) - series(before, 'sluice_messages_quarantined_total', q), 1);
   });
 
   test('the text view has EOP\'s columns and an unknown queue id is an error', async () => {

@@ -6,8 +6,8 @@
 import { isAbsolute } from 'node:path';
 import { z } from 'zod';
 import type { Config } from '../schema.js';
-import { parseDuration } from '../units.js';
 import type { Report } from '../compile.js';
+import { duration, eopEnum, flag, parsed, section } from '../schema-parts.js';
 
 export const MALWARE_ACTIONS = ['Reject', 'Quarantine'] as const;
 export const SPAM_ACTIONS = ['MoveToJmf', 'AddXHeader', 'ModifySubject', 'Redirect', 'Delete', 'Quarantine', 'Reject', 'NoAction'] as const;
@@ -68,45 +68,9 @@ function parseXHeader(raw: string): { name: string; value: string } {
   return { name: m[1]!, value: value === '' ? 'This message appears to be spam.' : value };
 }
 
-// schema.ts spreads `contentKeys` while it is evaluated, so this module may not import runtime
-// values from schema.ts (an import cycle: whichever module loads first sees the other half-built;
-// compile.ts and the test model builder load the sections first). These few helpers mirror
-// schema.ts's `parsed`, `eopEnum`, `flag`, `duration` and `section`, in the zod 3/4 common subset.
-function parsed<T>(fn: (v: string) => T, accept: 'string' | 'string-or-number' = 'string') {
-  return z.unknown().transform((v, ctx): T => {
-    if (typeof v !== 'string' && !(accept === 'string-or-number' && typeof v === 'number')) {
-      ctx.addIssue({ code: 'custom', message: v === undefined ? 'Required' : `expected a string, got ${Array.isArray(v) ? 'a list' : typeof v}` });
-      return z.NEVER;
-    }
-    try {
-      return fn(String(v));
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: (err as Error).message });
-      return z.NEVER;
-    }
-  });
-}
-function eopEnum<T extends string>(values: readonly [T, ...T[]]) {
-  const byLower = new Map<string, T>(values.map((v) => [v.toLowerCase(), v]));
-  return parsed((v): T => {
-    const hit = byLower.get(v.trim().toLowerCase());
-    if (hit === undefined) throw new Error(`"${v}" must be one of ${values.join(', ')}`);
-    return hit;
-  });
-}
-const flag = (dflt: boolean) => z.boolean().default(dflt);
-const duration = parsed((v) => {
-  const ms = parseDuration(v);
-  if (ms <= 0) throw new Error(`"${v}" must be longer than zero`);
-  return ms;
-}, 'string-or-number');
-/**
- * A default given as config input and parsed like a written value. zod 4's `.default()` returns
- * the default without parsing it, so a default such as '30s' must not go through `.default()`.
- */
-// prefault: the default is config input, parsed like what an admin writes (zod 4), and the JSON Schema shows the key as optional.
+// prefault: the default is config input, parsed like what an admin writes (zod 4's `.default()`
+// would return '30s' unparsed), and the JSON Schema shows the key as optional.
 const withDefault = <T extends z.ZodTypeAny>(schema: T, input: unknown) => schema.prefault(input as never);
-const section = <T extends z.ZodTypeAny>(schema: T) => withDefault(schema, {});
 
 const addresses = () => withDefault(z.array(parsed(parseAddress)), []);
 const domains = () => withDefault(z.array(parsed(parseDomain)), []);

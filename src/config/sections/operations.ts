@@ -8,27 +8,7 @@ import ipaddr from 'ipaddr.js';
 import type { Config } from '../schema.js';
 import type { Report } from '../compile.js';
 import { canonicalIp } from '../hosts.js';
-import { parseDuration } from '../units.js';
-
-// schema.ts imports this module to spread its keys, so this module cannot import schema.ts's
-// helpers (parsed, flag, section…): whichever of the two ran first would meet the other's
-// bindings uninitialised. The few it needs are written here on zod and units.ts.
-const fromString = <T>(fn: (v: string) => T) =>
-  z.union([z.string(), z.number()]).transform((v, ctx): T => {
-    try {
-      return fn(String(v));
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: (err as Error).message });
-      return z.NEVER;
-    }
-  });
-const positiveDuration = fromString((v) => {
-  const ms = parseDuration(v);
-  if (ms <= 0) throw new Error(`"${v}" must be longer than zero`);
-  return ms;
-});
-/** A section that may be left out: its keys' defaults apply (the same under zod 3 and 4). */
-const optionalSection = <T extends z.ZodTypeAny>(schema: T) => schema.prefault({} as never);
+import { duration, parsed, section } from '../schema-parts.js';
 
 /** "127.0.0.1:8025", "[::1]:8025", "localhost:8025"; port 0 = any free port (tests). */
 export function parseListen(raw: string): { host: string; port: number } {
@@ -52,19 +32,19 @@ export function isLoopback(host: string): boolean {
 
 /** zod shapes of this section's top-level keys (each may be left out). */
 export const operationsKeys = {
-  admin: optionalSection(
+  admin: section(
     z
       .object({
-        listen: fromString(parseListen).prefault('127.0.0.1:8025'),
+        listen: parsed(parseListen).prefault('127.0.0.1:8025'),
         token: z.string().min(16, 'a bearer token needs at least 16 characters').nullable().default(null),
       })
       .strict(),
   ),
-  trace: optionalSection(
+  trace: section(
     z
       .object({
         enabled: z.boolean().default(true),
-        retention: positiveDuration.prefault('90d'),
+        retention: duration.prefault('90d'),
         includeSubject: z.boolean().default(true),
         path: z.string().trim().min(1, 'a file path must not be empty').optional(),
       })

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { compileIpRule, normaliseDomain } from '../../domain/match.js';
 import type { IpRule } from '../../domain/model.js';
 import type { Config } from '../schema.js';
-import { eopEnum, flag, parsed, section } from '../schema-helpers.js';
+import { eopEnum, flag, parsed, section } from '../schema-parts.js';
 import type { Report } from '../compile.js';
 
 export const DMARC_REJECT_ACTIONS = ['Reject', 'Quarantine'] as const;

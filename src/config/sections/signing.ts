@@ -8,7 +8,7 @@ import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { domainName, filePath, flag } from '../schema-helpers.js';
+import { domainName, filePath, flag } from '../schema-parts.js';
 import type { Config } from '../schema.js';
 import type { Report } from '../compile.js';
 

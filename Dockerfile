@@ -10,11 +10,13 @@ WORKDIR /src
 COPY . .
 RUN npm ci --no-audit --no-fund
 
-# 2. production dependencies only, on the runtime's base image so a native addon matches its Node
+# 2. production dependencies only: the build's node_modules pruned, so the native addon
+#    (better-sqlite3, compiled from source where no prebuilt binary can be fetched) is built once
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
-COPY package.json package-lock.json ./
-RUN npm pkg delete scripts.prepare && npm ci --omit=dev --no-audit --no-fund
+COPY --from=build /src/package.json /src/package-lock.json ./
+COPY --from=build /src/node_modules ./node_modules
+RUN npm prune --omit=dev --no-audit --no-fund
 
 # 3. runtime: production dependencies, dist/src and the launcher; nothing else of the repository
 FROM ${NODE_IMAGE} AS runtime

@@ -89,7 +89,17 @@ function targets(rows: Figures[], idle: Awaited<ReturnType<typeof idleSessions>>
     const g = (big.peakRssBytes - big.baseRssBytes) / MB;
     lines.push(`- ${big.megabytes} MB message relayed in ${fmt(big.seconds, 1)} s, delivered: ${big.delivered}; Sluice RSS ${fmt(big.baseRssBytes / MB)} → peak ${fmt(big.peakRssBytes / MB)} MB, growth ${fmt(g)} MB (target < 64 MB) ${g < 64 && big.delivered ? 'MET' : 'MISSED'}${big.error ? ` (${big.error})` : ''}`);
   }
-  return [...lines, ...filteredTargets(rows)].join('\n');
+  return [...lines, ...variantTargets(rows), ...filteredTargets(rows)].join('\n');
+}
+
+/** An A/B run (e.g. issue 11's trace cost: sluice with trace off, variant with it on): the variant's share of sluice's msg/s. */
+function variantTargets(rows: Figures[]): string[] {
+  return rows
+    .filter((f) => f.system === 'variant')
+    .map((v) => {
+      const r = median(v.msgsPerS) / median(rows.find((f) => f.caseId === v.caseId && f.system === 'sluice')?.msgsPerS ?? []);
+      return `- variant ÷ sluice, ${v.caseId}: ${fmt(r, 3)}× (${fmt((1 - r) * 100, 1)} % fewer msg/s; the trace store's budget in issue 11 is ≤ 5 %)`;
+    });
 }
 
 /** Issue 10's figures for the filtered case: both relays' msg/s, the ratio, Sluice's latency, and proof of scanning. */

@@ -4,6 +4,7 @@
 // and the proxy in milter mode in front of the same normal worker, for Postfix — plus
 // Debian's clamav-milter talking to the same clamd. scans() reads both engines' counters, so
 // the bench can prove that every message of every relay went through both engines.
+import { readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,6 +20,8 @@ const STAT_TIMEOUT_MS = 5_000;
 export interface Scans {
   clamd: number;
   rspamd: number;
+  /** CPU seconds so far of each engine's processes (rspamd: its main process and workers). */
+  cpuS: { clamd: number; rspamd: number; clamavMilter: number };
 }
 
 export interface FilterEngines {
@@ -94,6 +97,46 @@ async function clamdScans(clamd: Clamd): Promise<number> {
   return (log.match(/: (?:OK|.+ FOUND)$/gm) ?? []).length;
 }
 
+const CLOCK_TICKS_PER_S = 100; // USER_HZ on Linux
+
+/** utime+stime of `pid` and, with `children`, of its live child processes (rspamd's workers). */
+function cpuOf(pid: number, children = false): number {
+  const fields = (p: string) => {
+    try {
+      const t = readFileSync(`/proc/${p}/stat`, 'utf8');
+      return t.slice(t.lastIndexOf(')') + 2).split(' ');
+    } catch {
+      return null; // exited
+    }
+  };
+  const ticks = (f: string[]) => Number(f[11]) + Number(f[12]);
+  const own = fields(String(pid));
+  let sum = own ? ticks(own) : 0;
+  if (children) {
+    for (const p of readdirSync('/proc')) {
+      if (!/^\d+$/.test(p)) continue;
+      const f = fields(p);
+      if (f && Number(f[1]) === pid) sum += ticks(f);
+    }
+  }
+  return sum / CLOCK_TICKS_PER_S;
+}
+
+/** The bench's own child process whose command name starts with `comm` (the engines run in the foreground). */
+function childNamed(comm: string): number {
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const t = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const ppid = Number(t.slice(t.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid && readFileSync(`/proc/${p}/comm`, 'utf8').startsWith(comm)) return Number(p);
+    } catch {
+      /* exited */
+    }
+  }
+  throw new Error(`no child process named ${comm}`);
+}
+
 export async function startFilterEngines(): Promise<FilterEngines> {
   const [controllerPort, milterPort] = [await freePort(), await freePort()];
   let clamd: Clamd | null = null;
@@ -117,12 +160,14 @@ export async function startFilterEngines(): Promise<FilterEngines> {
     await waitReady(milter, 'clamav-milter', connects(socket), MILTER_READY_MS);
     await rspamdScanned(controllerPort);
     const c = clamd;
+    const [clamdPid, rspamdPid, milterPid] = [childNamed('clamd'), childNamed('rspamd'), milter.proc.pid!];
+    const cpuS = () => ({ clamd: cpuOf(clamdPid), rspamd: cpuOf(rspamdPid, true), clamavMilter: cpuOf(milterPid) });
     return {
       clamdAddress: c.address,
       rspamdUrl: rspamd.url,
       milters: [`unix:${socket}`, `inet:127.0.0.1:${milterPort}`],
       startMs: { clamd: c.startMs, rspamd: rspamd.startMs },
-      scans: async () => ({ clamd: await clamdScans(c), rspamd: await rspamdScanned(controllerPort) }),
+      scans: async () => ({ clamd: await clamdScans(c), rspamd: await rspamdScanned(controllerPort), cpuS: cpuS() }),
       stop,
     };
   } catch (e) {

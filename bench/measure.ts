@@ -14,7 +14,7 @@ import { runClient } from './smtp-client.js';
 import { startPostfixRelay } from './postfix-relay.js';
 import { startSluiceRelay } from './sluice-relay.js';
 import type { FilterEngines } from './engines.js';
-import { countScans, postfixMilterParams, scanNote, sluiceFilterConfig, type ScanTally } from './filtered.js';
+import { countScans, emptyTally, postfixMilterParams, scanNote, sluiceFilterConfig, type ScanTally } from './filtered.js';
 
 /** `variant`: a second Sluice build (BENCH_SLUICE_VARIANT=DIR, a tree with bin/ and dist/) for A/B runs. */
 export type System = 'ceiling' | 'postfix' | 'sluice' | 'variant';
@@ -152,7 +152,7 @@ export async function startSubject(system: System, c: Case, s: Settings, certs: 
   });
   const f: Figures = { system, caseId: c.id, msgsPerS: [], cpuMsPerMsg: [], threadCpu: [], peakRssBytes: 0, peakPssBytes: 0, p50Ms: NaN, p99Ms: NaN, latencySamples: 0, failures: 0, note: '' };
   const filtering = c.filtered && system !== 'ceiling' ? engines : null;
-  if (filtering) f.scans = { messages: 0, clamd: 0, rspamd: 0 };
+  if (filtering) f.scans = emptyTally();
   return { system, c, sink, relay, f, notes: [], profileDir: relay.profileDir ?? null, engines: filtering };
 }
 

@@ -6,13 +6,19 @@ export interface Case {
   rcpts: number;
   sessions: number;
   tls: boolean;
+  /** The "filtered" case: both relays with clamd + rspamd (Sluice: also 20 mail-flow rules), bench/filtered.ts. */
+  filtered: boolean;
 }
 
 const KB = 1024;
 
-function mk(bodyKb: number, rcpts: number, sessions: number, tls: boolean): Case {
-  return { id: `${bodyKb}KB/${rcpts}rcpt/${sessions}s/${tls ? 'tls' : 'plain'}`, bodyBytes: bodyKb * KB, rcpts, sessions, tls };
+function mk(bodyKb: number, rcpts: number, sessions: number, tls: boolean, filtered = false): Case {
+  const kind = filtered ? 'filtered' : tls ? 'tls' : 'plain';
+  return { id: `${bodyKb}KB/${rcpts}rcpt/${sessions}s/${kind}`, bodyBytes: bodyKb * KB, rcpts, sessions, tls, filtered };
 }
+
+/** Issue 10's filtered case: the headline workload, plain SMTP, every filter on (BENCH_FILTERED=1 adds it). */
+export const FILTERED: Case = mk(10, 1, 20, false, true);
 
 /** Headline first: the orientation case of issue 4, then one dimension changed at a time. */
 export const HEADLINE: Case[] = [
@@ -26,6 +32,7 @@ export const HEADLINE: Case[] = [
 export function fullMatrix(): Case[] {
   const out: Case[] = [];
   for (const tls of [false, true]) for (const kb of [10, 100]) for (const r of [1, 10]) for (const s of [20, 100]) out.push(mk(kb, r, s, tls));
+  out.push(FILTERED);
   return out;
 }
 
@@ -85,11 +92,12 @@ function jsonObject(name: string): Record<string, unknown> {
 export function settings(): Settings {
   const sel = process.env.BENCH_CASES ?? (process.env.BENCH_PROFILE === '1' ? HEADLINE[0]!.id : 'headline');
   const all = fullMatrix();
-  const cases = sel === 'headline' ? HEADLINE : sel === 'all' ? all : sel.split(',').map((id) => {
+  const picked = sel === 'headline' ? HEADLINE : sel === 'all' ? all : sel.split(',').map((id) => {
     const c = all.find((x) => x.id === id.trim());
     if (!c) throw new Error(`BENCH_CASES: unknown case ${id}; known: ${all.map((x) => x.id).join(' ')}`);
     return c;
   });
+  const cases = process.env.BENCH_FILTERED === '1' && !picked.includes(FILTERED) ? [...picked, FILTERED] : picked;
   // The profiling mode defaults to a short, single-system run of the headline case.
   const profile = process.env.BENCH_PROFILE === '1';
   const d = (full: number, prof: number) => (profile ? prof : full);

@@ -13,6 +13,8 @@ import { runSmtpSource, startNodeSinkProcess, startSmtpSink, type Sink } from '.
 import { runClient } from './smtp-client.js';
 import { startPostfixRelay } from './postfix-relay.js';
 import { startSluiceRelay } from './sluice-relay.js';
+import type { FilterEngines } from './engines.js';
+import { countScans, emptyTally, postfixMilterParams, scanNote, sluiceFilterConfig, type ScanTally } from './filtered.js';
 
 /** `variant`: a second Sluice build (BENCH_SLUICE_VARIANT=DIR, a tree with bin/ and dist/) for A/B runs. */
 export type System = 'ceiling' | 'postfix' | 'sluice' | 'variant';
@@ -36,6 +38,8 @@ export interface Figures {
   profileFile?: string;
   /** BENCH_SYSCALLS: system calls per message by name (strace -c -f, one untimed run). */
   syscallsPerMsg?: Map<string, number>;
+  /** The filtered case: the engines' scans during this relay's timed and latency runs. */
+  scans?: ScanTally;
 }
 
 export interface Certs {
@@ -52,17 +56,19 @@ interface Relay {
   describe(): string;
 }
 
-async function startRelay(system: System, sink: Sink, c: Case, s: Settings, certs: Certs): Promise<Relay> {
+async function startRelay(system: System, sink: Sink, c: Case, s: Settings, certs: Certs, engines: FilterEngines | null): Promise<Relay> {
   if (system === 'ceiling') return { port: sink.port, procs: null, stop: async () => undefined, describe: () => '' };
+  if (c.filtered && !engines) throw new Error(`${c.id} needs the filter engines (bench/engines.ts)`);
+  const filters = c.filtered && engines ? engines : null;
   if (system === 'postfix') {
-    const pf = await startPostfixRelay(sink.port, c.tls ? { serverCert: certs.cert, serverKey: certs.key } : undefined);
+    const pf = await startPostfixRelay(sink.port, c.tls ? { serverCert: certs.cert, serverKey: certs.key } : undefined, filters ? postfixMilterParams(filters) : undefined);
     return { port: pf.port, procs: { session: pf.masterPid }, stop: () => pf.stop(), describe: () => '' };
   }
   const profileDir = s.profile ? await mkdtemp(path.join(tmpdir(), 'sluice-bench-prof-')) : null;
   const nodeArgs = [...s.sluiceNodeArgs, ...(system === 'variant' ? s.variantNodeArgs : []), ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])];
   if (system === 'variant' && !s.variantRoot) throw new Error('system variant needs BENCH_SLUICE_VARIANT=DIR');
   const logLevel = system === 'variant' ? s.variantLogLevel : s.sluiceLogLevel;
-  const sl = await startSluiceRelay({ sinkPort: sink.port, nodeArgs, logLevel, greetingDelay: s.sluiceGreetingDelay, configPatch: system === 'variant' ? s.variantConfig : s.sluiceConfig, ...(system === 'variant' ? { root: s.variantRoot! } : {}) });
+  const sl = await startSluiceRelay({ sinkPort: sink.port, nodeArgs, logLevel, greetingDelay: s.sluiceGreetingDelay, configPatch: { ...(filters ? sluiceFilterConfig(filters) : {}), ...(system === 'variant' ? s.variantConfig : s.sluiceConfig) }, ...(system === 'variant' ? { root: s.variantRoot! } : {}) });
   return {
     port: sl.port,
     procs: { pid: sl.pid },
@@ -126,16 +132,28 @@ export interface Subject {
   relay: Relay;
   f: Figures;
   notes: string[];
+  /** The filtered case's engines (null otherwise, and for the ceiling, which filters nothing). */
+  engines: FilterEngines | null;
 }
 
-export async function startSubject(system: System, c: Case, s: Settings, certs: Certs): Promise<Subject> {
+/** Runs `run` and, in the filtered case, adds the engines' scans during it to the relay's tally. */
+async function counted<T>(x: Subject, run: () => Promise<T>, delivered: (r: T) => number): Promise<T> {
+  if (!x.engines || !x.f.scans) return run();
+  let out: T | undefined;
+  await countScans(x.engines, x.f.scans, async () => delivered((out = await run())));
+  return out as T;
+}
+
+export async function startSubject(system: System, c: Case, s: Settings, certs: Certs, engines: FilterEngines | null = null): Promise<Subject> {
   const sink = c.tls ? await startNodeSinkProcess(certs.cert, certs.key) : await startSmtpSink();
-  const relay = await startRelay(system, sink, c, s, certs).catch(async (e) => {
+  const relay = await startRelay(system, sink, c, s, certs, engines).catch(async (e) => {
     await sink.stop();
     throw e;
   });
   const f: Figures = { system, caseId: c.id, msgsPerS: [], cpuMsPerMsg: [], threadCpu: [], peakRssBytes: 0, peakPssBytes: 0, p50Ms: NaN, p99Ms: NaN, latencySamples: 0, failures: 0, note: '' };
-  return { system, c, sink, relay, f, notes: [], profileDir: relay.profileDir ?? null };
+  const filtering = c.filtered && system !== 'ceiling' ? engines : null;
+  if (filtering) f.scans = emptyTally();
+  return { system, c, sink, relay, f, notes: [], profileDir: relay.profileDir ?? null, engines: filtering };
 }
 
 /** Unmeasured messages first (JIT, pools, page cache). */
@@ -157,7 +175,7 @@ export async function timedRun(x: Subject, s: Settings): Promise<RunWindow> {
   const t0 = performance.now();
   const n = c.tls ? s.tlsMessages : s.messages;
   try {
-    const d = await drive(relay.port, x.sink, c, n, s);
+    const d = await counted(x, () => drive(relay.port, x.sink, c, n, s), (r) => n - r.failures);
     const secs = (performance.now() - t0) / 1000;
     const done = n - d.failures;
     f.msgsPerS.push(done / secs);
@@ -204,8 +222,15 @@ export async function latencyRun(x: Subject, s: Settings): Promise<void> {
   try {
     const ln = c.tls ? Math.min(s.latencyMessages, s.tlsMessages) : s.latencyMessages;
     const target = sink.received() + ln;
-    const r = await runClient({ port: relay.port, sessions: c.sessions, messages: ln, bodyBytes: c.bodyBytes, rcpts: c.rcpts, starttls: c.tls, timeoutMs: s.runTimeoutMs });
-    await sink.waitFor(target - r.failures, s.runTimeoutMs);
+    const r = await counted(
+      x,
+      async () => {
+        const res = await runClient({ port: relay.port, sessions: c.sessions, messages: ln, bodyBytes: c.bodyBytes, rcpts: c.rcpts, starttls: c.tls, timeoutMs: s.runTimeoutMs });
+        await sink.waitFor(target - res.failures, s.runTimeoutMs);
+        return res;
+      },
+      (res) => ln - res.failures,
+    );
     f.p50Ms = percentile(r.latenciesMs, 50);
     f.p99Ms = percentile(r.latenciesMs, 99);
     f.latencySamples = r.latenciesMs.length;
@@ -228,6 +253,7 @@ export async function stopSubject(x: Subject): Promise<Figures> {
   if (c.tls && sink.receivedTls) x.notes.push(`${sink.receivedTls()}/${sink.received()} reached the sink over TLS`);
   const extra = relay.describe();
   if (extra) x.notes.push(extra);
+  if (f.scans) x.notes.push(scanNote(f.scans));
   await relay.stop();
   await sink.stop();
   if (x.profileDir) {
@@ -245,10 +271,10 @@ export async function stopSubject(x: Subject): Promise<Figures> {
  * minute of the shared disk or CPU falls on every system alike; then one latency run each.
  * `onRun` sees each timed run's clock window (the profiling mode cuts the profile to them).
  */
-export async function measureCase(systems: System[], c: Case, s: Settings, certs: Certs, onRun?: (sys: System, w: RunWindow) => void): Promise<Figures[]> {
+export async function measureCase(systems: System[], c: Case, s: Settings, certs: Certs, onRun?: (sys: System, w: RunWindow) => void, engines: FilterEngines | null = null): Promise<Figures[]> {
   const subjects: Subject[] = [];
   try {
-    for (const sys of systems) subjects.push(await startSubject(sys, c, s, certs));
+    for (const sys of systems) subjects.push(await startSubject(sys, c, s, certs, engines));
     for (const x of subjects) await warmUp(x, s);
     for (let r = 0; r < s.runs; r++) {
       for (const x of subjects) onRun?.(x.system, await timedRun(x, s));

@@ -35,7 +35,7 @@ function run(cmd: string, args: string[]): Promise<{ code: number | null; out: s
   });
 }
 
-function mainCf(dir: string, sinkPort: number, tls?: PostfixTls): string {
+function mainCf(dir: string, sinkPort: number, tls?: PostfixTls, extra: Record<string, string> = {}): string {
   const p: Record<string, string> = {
     compatibility_level: '3.6',
     queue_directory: path.join(dir, 'queue'),
@@ -58,6 +58,7 @@ function mainCf(dir: string, sinkPort: number, tls?: PostfixTls): string {
     smtp_tls_security_level: tls ? 'encrypt' : 'none',
   };
   if (tls) Object.assign(p, { smtpd_tls_security_level: 'may', smtpd_tls_cert_file: tls.serverCert, smtpd_tls_key_file: tls.serverKey });
+  Object.assign(p, extra);
   return Object.entries(p).map(([k, v]) => `${k} = ${v}\n`).join('');
 }
 
@@ -88,7 +89,8 @@ function masterCf(port: number): string {
   ].join('\n') + '\n';
 }
 
-export async function startPostfixRelay(sinkPort: number, tls?: PostfixTls): Promise<PostfixRelay> {
+/** `extra`: more main.cf parameters (the filtered case's smtpd_milters). */
+export async function startPostfixRelay(sinkPort: number, tls?: PostfixTls, extra?: Record<string, string>): Promise<PostfixRelay> {
   const dir = await mkdtemp(path.join(tmpdir(), 'sluice-bench-postfix-'));
   await chmod(dir, 0o755);
   const etc = path.join(dir, 'etc');
@@ -105,7 +107,7 @@ export async function startPostfixRelay(sinkPort: number, tls?: PostfixTls): Pro
     tls = { serverCert: cert, serverKey: key };
   }
   const port = await freePort();
-  await writeFile(path.join(etc, 'main.cf'), mainCf(dir, sinkPort, tls));
+  await writeFile(path.join(etc, 'main.cf'), mainCf(dir, sinkPort, tls, extra));
   await writeFile(path.join(etc, 'master.cf'), masterCf(port));
   const started = await run('postfix', ['-c', etc, 'start']);
   if (started.code !== 0) throw new Error(`postfix start failed: ${started.out}`);

@@ -9,6 +9,8 @@ import { settings, type Settings } from './cases.js';
 import { isSluice, measureCase, median, type Figures, type RunWindow, type System } from './measure.js';
 import { formatSummary, readProfile, summarise } from './profile-summary.js';
 import { bigMessage, idleSessions } from './memory.js';
+import { startFilterEngines, type FilterEngines } from './engines.js';
+import { scanNote } from './filtered.js';
 
 const MB = 1024 * 1024;
 const MEMORY_TIMEOUT_MS = 180_000;
@@ -45,17 +47,19 @@ const threadNote = (f: Figures) =>
 
 function table(rows: Figures[]): string {
   const out = [
-    '| case | system | msg/s (median) | runs | ×Postfix | ×ceiling | p50 ms | p99 ms | peak RSS MB (Σ RSS / Σ PSS) | CPU ms/msg (median; runs) | notes |',
-    '|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|',
+    '| case | system | msg/s (median) | runs | ×Postfix | ×ceiling | ×sluice | p50 ms | p99 ms | peak RSS MB (Σ RSS / Σ PSS) | CPU ms/msg (median; runs) | notes |',
+    '|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|',
   ];
   for (const f of rows) {
     const same = rows.filter((r) => r.caseId === f.caseId);
     const of = (sys: System) => median(same.find((r) => r.system === sys)?.msgsPerS ?? []);
     const mine = median(f.msgsPerS);
     const ratio = (sys: System) => (isSluice(f.system) ? fmt(mine / of(sys), 2) : '');
+    // The A/B column: the variant's throughput as a share of the sluice column's (trace on/off …).
+    const vsSluice = f.system === 'variant' ? fmt(mine / of('sluice'), 3) : '';
     const notes = [f.failures ? `${f.failures} failed` : '', threadNote(f), f.note.replace(/\|/g, '/')].filter(Boolean).join('; ');
     out.push(
-      `| ${f.caseId} | ${f.system} | ${fmt(mine)} | ${f.msgsPerS.map((x) => fmt(x)).join(' / ')} | ${ratio('postfix')} | ${ratio('ceiling')} | ` +
+      `| ${f.caseId} | ${f.system} | ${fmt(mine)} | ${f.msgsPerS.map((x) => fmt(x)).join(' / ')} | ${ratio('postfix')} | ${ratio('ceiling')} | ${vsSluice} | ` +
         `${fmt(f.p50Ms, 1)} | ${fmt(f.p99Ms, 1)} | ${f.system === 'ceiling' ? '' : `${fmt(f.peakRssBytes / MB, 0)} / ${fmt(f.peakPssBytes / MB, 0)}`} | ` +
         `${cpuCell(f)} | ${notes} |`,
     );
@@ -64,16 +68,19 @@ function table(rows: Figures[]): string {
 }
 
 function targets(rows: Figures[], idle: Awaited<ReturnType<typeof idleSessions>> | null, big: Awaited<ReturnType<typeof bigMessage>> | null, s: Settings): string {
-  const head = s.cases[0]!.id;
+  // Issue 8's targets are for unfiltered relaying: judged on the first case without filters.
+  const head = s.cases.find((c) => !c.filtered)?.id;
   const get = (sys: System) => rows.find((r) => r.caseId === head && r.system === sys);
   const ratio = median(get('sluice')?.msgsPerS ?? []) / median(get('postfix')?.msgsPerS ?? []);
   const p99 = get('sluice')?.p99Ms ?? NaN;
   const cpu = (sys: System) => median(get(sys)?.cpuMsPerMsg ?? []);
-  const lines = [
-    `- Sluice/Postfix throughput, ${head}: ${fmt(ratio, 2)}× (target ≥ 1.5×, aim 2×) ${ratio >= 1.5 ? 'MET' : 'MISSED'}`,
-    `- CPU per message, ${head}: Sluice ${fmt(cpu('sluice'), 2)} ms, Postfix ${fmt(cpu('postfix'), 2)} ms (all its processes) → Sluice uses ${fmt(cpu('sluice') / cpu('postfix'), 2)}× Postfix's CPU`,
-    `- Sluice p99 DATA-end → 250, ${head}: ${fmt(p99, 1)} ms (target < 50 ms) ${p99 < 50 ? 'MET' : 'MISSED'}`,
-  ];
+  const lines = head
+    ? [
+        `- Sluice/Postfix throughput, ${head}: ${fmt(ratio, 2)}× (target ≥ 1.5×, aim 2×) ${ratio >= 1.5 ? 'MET' : 'MISSED'}`,
+        `- CPU per message, ${head}: Sluice ${fmt(cpu('sluice'), 2)} ms, Postfix ${fmt(cpu('postfix'), 2)} ms (all its processes) → Sluice uses ${fmt(cpu('sluice') / cpu('postfix'), 2)}× Postfix's CPU`,
+        `- Sluice p99 DATA-end → 250, ${head}: ${fmt(p99, 1)} ms (target < 50 ms) ${p99 < 50 ? 'MET' : 'MISSED'}`,
+      ]
+    : [];
   if (idle) {
     const mb = idle.rssBytes / MB;
     lines.push(`- ${idle.opened}/${idle.sessions} idle sessions: Sluice RSS ${fmt(mb)} MB (before: ${fmt(idle.baseRssBytes / MB)} MB; target < 250 MB) ${mb < 250 && idle.opened === idle.sessions ? 'MET' : 'MISSED'}${idle.error ? ` (${idle.error})` : ''}`);
@@ -82,7 +89,32 @@ function targets(rows: Figures[], idle: Awaited<ReturnType<typeof idleSessions>>
     const g = (big.peakRssBytes - big.baseRssBytes) / MB;
     lines.push(`- ${big.megabytes} MB message relayed in ${fmt(big.seconds, 1)} s, delivered: ${big.delivered}; Sluice RSS ${fmt(big.baseRssBytes / MB)} → peak ${fmt(big.peakRssBytes / MB)} MB, growth ${fmt(g)} MB (target < 64 MB) ${g < 64 && big.delivered ? 'MET' : 'MISSED'}${big.error ? ` (${big.error})` : ''}`);
   }
-  return lines.join('\n');
+  return [...lines, ...variantTargets(rows), ...filteredTargets(rows)].join('\n');
+}
+
+/** An A/B run (e.g. issue 11's trace cost: sluice with trace off, variant with it on): the variant's share of sluice's msg/s. */
+function variantTargets(rows: Figures[]): string[] {
+  return rows
+    .filter((f) => f.system === 'variant')
+    .map((v) => {
+      const r = median(v.msgsPerS) / median(rows.find((f) => f.caseId === v.caseId && f.system === 'sluice')?.msgsPerS ?? []);
+      return `- variant ÷ sluice, ${v.caseId}: ${fmt(r, 3)}× (${fmt((1 - r) * 100, 1)} % fewer msg/s; the trace store's budget in issue 11 is ≤ 5 %)`;
+    });
+}
+
+/** Issue 10's figures for the filtered case: both relays' msg/s, the ratio, Sluice's latency, and proof of scanning. */
+function filteredTargets(rows: Figures[]): string[] {
+  const mine = rows.filter((r) => r.scans);
+  const get = (sys: System) => mine.find((r) => r.system === sys);
+  const sl = get('sluice');
+  const pf = get('postfix');
+  if (!sl && !pf) return [];
+  const rate = (f?: Figures) => median(f?.msgsPerS ?? []);
+  const scans = mine.map((f) => `${f.system} ${scanNote(f.scans!)}`);
+  return [
+    `- Filtered (${(sl ?? pf)!.caseId}: clamd + rspamd, Sluice also 20 mail-flow rules; Postfix via clamav-milter + rspamd's milter proxy): Sluice ${fmt(rate(sl))} msg/s, Postfix ${fmt(rate(pf))} msg/s → ${fmt(rate(sl) / rate(pf), 2)}×; Sluice DATA-end → 250 with every filter on: median/p50 ${fmt(sl?.p50Ms ?? NaN, 1)} ms, p99 ${fmt(sl?.p99Ms ?? NaN, 1)} ms (${sl?.latencySamples ?? 0} messages)`,
+    `- Filtered, every message through both engines: ${scans.join('; ')}`,
+  ];
 }
 
 /** BENCH_PROFILE: Sluice's profile, cut to its timed runs, as top-frame tables. */
@@ -127,14 +159,20 @@ async function main(): Promise<void> {
   console.log(`- command: ${env.map(([k, v]) => `${k}=${v}`).join(' ')} npm run bench\n`);
   const certs = makeCerts();
   const rows: Figures[] = [];
+  let engines: FilterEngines | null = null;
   try {
+    // One clamd and one rspamd for every filtered case and both relays.
+    if (s.cases.some((c) => c.filtered)) {
+      engines = await startFilterEngines();
+      console.log(`- filter engines: clamd ${engines.clamdAddress} (started in ${engines.startMs.clamd} ms), rspamd ${engines.rspamdUrl} (${engines.startMs.rspamd} ms), Postfix milters ${engines.milters.join(', ')}\n`);
+    }
     for (const c of s.cases) {
       if (Date.now() - started > s.deadlineMs) {
         console.log(`(deadline BENCH_DEADLINE_S reached: skipping ${c.id} and later cases)`);
         break;
       }
       const windows = new Map<System, RunWindow[]>();
-      const figs = await measureCase(s.systems as System[], c, s, certs, (sys, w) => windows.set(sys, [...(windows.get(sys) ?? []), w]));
+      const figs = await measureCase(s.systems as System[], c, s, certs, (sys, w) => windows.set(sys, [...(windows.get(sys) ?? []), w]), engines);
       for (const f of figs) {
         rows.push(f);
         console.error(`  ${c.id} ${f.system}: ${f.msgsPerS.map((x) => x.toFixed(0)).join(' / ')} msg/s, CPU ${f.cpuMsPerMsg.map((x) => x.toFixed(2)).join(' / ')} ms/msg, p50 ${fmt(f.p50Ms, 1)} p99 ${fmt(f.p99Ms, 1)} ms ${threadNote(f)} ${f.note}`);
@@ -150,6 +188,7 @@ async function main(): Promise<void> {
     console.log(targets(rows, idle, big, s));
     console.log(`\n- load average at end: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}; total ${fmt((Date.now() - started) / 1000)} s`);
   } finally {
+    await engines?.stop();
     rmSync(certs.dir, { recursive: true, force: true });
   }
 }

@@ -29,7 +29,7 @@ export interface Clamd {
   start(): Promise<void>;
 }
 
-export function clamdConfig(dir: string, port: number, streamMaxLength: string): string {
+export function clamdConfig(dir: string, port: number, streamMaxLength: string, logClean = false): string {
   return [
     'Foreground yes',
     `TCPSocket ${port}`,
@@ -41,11 +41,13 @@ export function clamdConfig(dir: string, port: number, streamMaxLength: string):
     `StreamMaxLength ${streamMaxLength}`,
     'SelfCheck 0',
     'LogTime no',
+    // One log line per clean scan: the bench counts them to prove every message was scanned.
+    ...(logClean ? ['LogClean yes'] : []),
     '',
   ].join('\n');
 }
 
-export async function startClamd(opts: { streamMaxLength?: string } = {}): Promise<Clamd> {
+export async function startClamd(opts: { streamMaxLength?: string; logClean?: boolean } = {}): Promise<Clamd> {
   const dir = await mkdtemp(path.join(tmpdir(), 'sluice-clamd-'));
   const port = await freePort();
   const { mkdir } = await import('node:fs/promises');
@@ -53,7 +55,7 @@ export async function startClamd(opts: { streamMaxLength?: string } = {}): Promi
   const hex = Buffer.from(EICAR, 'latin1').toString('hex');
   await writeFile(path.join(dir, 'db', 'sluice-test.ndb'), `${EICAR_SIGNATURE}:0:*:${hex}\n`);
   const conf = path.join(dir, 'clamd.conf');
-  await writeFile(conf, clamdConfig(dir, port, opts.streamMaxLength ?? '10M'));
+  await writeFile(conf, clamdConfig(dir, port, opts.streamMaxLength ?? '10M', opts.logClean));
   const address = { kind: 'tcp' as const, host: '127.0.0.1', port };
   let engine: EngineProcess | null = null;
   const self: Clamd = {

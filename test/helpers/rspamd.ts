@@ -40,7 +40,7 @@ export interface Rspamd {
   start(): Promise<void>;
 }
 
-function topLevelConfig(port: number): string {
+function topLevelConfig(port: number, extraWorkers: string): string {
   return `
 .include "$CONFDIR/common.conf"
 options {
@@ -57,6 +57,7 @@ worker "normal" {
   .include "$CONFDIR/worker-normal.inc"
   count = 1;
 }
+${extraWorkers}
 `;
 }
 
@@ -75,7 +76,12 @@ const probe = (url: string) => async (): Promise<boolean> => {
   return res.ok && (await res.text()).trim() === 'pong';
 };
 
-export async function startRspamd(): Promise<Rspamd> {
+export interface RspamdOptions {
+  /** More worker sections (the bench adds a controller and a milter-mode proxy), given the normal worker's port. */
+  extraWorkers?: (normalPort: number) => string;
+}
+
+export async function startRspamd(opts: RspamdOptions = {}): Promise<Rspamd> {
   const dir = await mkdtemp(path.join(tmpdir(), 'sluice-rspamd-'));
   const port = await freePort();
   // The cache depends on the rules, not on the port or the temp dir: hash what shapes the rules.
@@ -83,7 +89,7 @@ export async function startRspamd(): Promise<Rspamd> {
   const cacheDir = path.join(tmpdir(), `sluice-rspamd-hs-${hash}`);
   await mkdir(cacheDir, { recursive: true });
   for (const d of ['local.d', 'override.d', 'db']) await mkdir(path.join(dir, d));
-  await writeFile(path.join(dir, 'rspamd.conf'), topLevelConfig(port));
+  await writeFile(path.join(dir, 'rspamd.conf'), topLevelConfig(port, opts.extraWorkers?.(port) ?? ''));
   await writeFile(path.join(dir, 'override.d', 'options.inc'), optionsOverride(cacheDir));
   for (const m of NETWORK_MODULES) await writeFile(path.join(dir, 'local.d', `${m}.conf`), 'enabled = false;\n');
   const url = `http://127.0.0.1:${port}`;

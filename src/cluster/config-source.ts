@@ -12,7 +12,7 @@ import { SluiceError } from '../domain/errors.js';
 import type { Model } from '../domain/model.js';
 import type { Logger } from '../observe/log.js';
 import { status } from '../observe/status.js';
-import { chooseStart, isPostgresSource, postgresUrlOf, shouldApply, versionName, type ConfigVersion } from './config-merge.js';
+import { chooseStart, isPostgresSource, localOverrides, postgresUrlOf, shouldApply, versionName, type ConfigVersion } from './config-merge.js';
 import { lastGoodPath, loadLayered, readLastGood, writeLastGood } from './config-layered.js';
 import { CONFIG_CHANNEL, ensureConfigSchema, newestVersion } from './config-store.js';
 import { EngineState } from './engine-state.js';
@@ -115,7 +115,10 @@ class PostgresSource implements ConfigSource {
     if (choice.use === 'none') throw new SluiceError('E_CONFIG_UNAVAILABLE', `no configuration to start from: ${choice.why}`);
     if (choice.use === 'last-good') this.log.warn({ stage: 'config', code: 'E_CONFIG_LAST_GOOD', version: choice.version.id, file: this.lastGoodFile }, `starting from the last good copy of ${versionName(choice.version)}: ${choice.why}`);
     try {
-      return this.remember(loadLayered(local, this.file, choice.version), choice.version);
+      const loaded = this.remember(loadLayered(local, this.file, choice.version), choice.version);
+      const overrides = localOverrides(parseConfigYaml(choice.version.yaml, versionName(choice.version)).raw, local.raw);
+      if (overrides.length) this.log.info({ stage: 'config', file: this.file, overrides }, `the local file overrides pushed keys: ${overrides.join(', ')}`);
+      return loaded;
     } catch (err) {
       // A pushed version this replica cannot run must not keep it down while its last good copy can.
       if (!(err instanceof ConfigError) || !lastGood || lastGood.id === choice.version.id) throw err;
@@ -163,6 +166,7 @@ class PostgresSource implements ConfigSource {
       client.end().catch(() => undefined);
       if (this.closed) return;
       this.engine.markDown(err);
+      this.log.debug({ stage: 'config', err: (err as Error).message, retryMs: RECONNECT_MS }, 'config notifications: cannot connect; retrying');
       this.retry = setTimeout(() => void this.listen(onChange), RECONNECT_MS);
     };
     client.on('error', onLost);

@@ -2,11 +2,10 @@
 // A push validates FILE exactly as `sluice check` does and stores nothing unless it is valid (the
 // errors name file, key path and line); the database is reached through the local file's
 // cluster.postgres.url (--config), or --url.
-import { readFile } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import type pg from 'pg';
-import { ConfigError, formatIssues, loadConfigTextWithWarnings, parseConfigYaml } from '../config/load.js';
+import { ConfigError, formatIssues, loadConfigTextWithWarnings, parseConfigYaml, readConfigText } from '../config/load.js';
 import { defaultNodeId } from '../config/sections/cluster.js';
 import { BOOTSTRAP_KEYS, postgresUrlOf, pushDecision, sha256 } from '../cluster/config-merge.js';
 import { ensureConfigSchema, insertVersion, listVersions, newestVersion, versionById } from '../cluster/config-store.js';
@@ -26,6 +25,16 @@ export const CONFIG_HELP = `Usage: sluice config push FILE [--config LOCAL] [--u
 Exit 0; 1 on an invalid FILE (nothing stored) or an error.
 `;
 
+const OPTIONS = {
+  // No default: without --config and --url the database is config/sluice.yaml's (databaseUrl).
+  config: { type: 'string', short: 'c' },
+  url: { type: 'string' },
+  by: { type: 'string' },
+  version: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
 interface Io {
   out: (text: string) => void;
   err: (text: string) => void;
@@ -36,7 +45,7 @@ const STD_IO: Io = { out: (t) => void process.stdout.write(t), err: (t) => void 
 async function databaseUrl(values: { url?: string | undefined; config?: string | undefined }): Promise<string> {
   if (values.url) return values.url;
   const file = values.config ?? 'config/sluice.yaml';
-  const url = postgresUrlOf(parseConfigYaml(await readFile(file, 'utf8'), file).raw);
+  const url = postgresUrlOf(parseConfigYaml(await readConfigText(file), file).raw);
   if (!url) throw new Error(`${file} sets no cluster.postgres.url (or pass --url)`);
   return url;
 }
@@ -52,13 +61,7 @@ async function withPool<T>(url: string, run: (pool: pg.Pool) => Promise<T>): Pro
 }
 
 async function push(file: string, values: { url?: string; config?: string; by?: string; json: boolean }, io: Io): Promise<number> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
-    throw new ConfigError([{ file, path: '', line: 0, column: 0, message: `cannot read the config file: ${reason}` }]);
-  }
+  const text = await readConfigText(file);
   // Refused before anything is stored, and before the database is even asked.
   const { warnings } = loadConfigTextWithWarnings(text, file);
   if (warnings.length > 0 && !values.json) io.err(formatIssues(warnings).replace(/^/gm, 'warning: ') + '\n');
@@ -81,19 +84,7 @@ async function push(file: string, values: { url?: string; config?: string; by?: 
 export async function runConfig(argv: string[], io: Io = STD_IO): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        config: { type: 'string', short: 'c' },
-        url: { type: 'string' },
-        by: { type: 'string' },
-        version: { type: 'string' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-    });
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS, strict: true });
   } catch (e) {
     io.err(`sluice config: ${(e as Error).message}\n\n${CONFIG_HELP}`);
     return 1;

@@ -4,9 +4,8 @@
 // refused and logged if it does not compile on this replica, the running config kept). Each
 // applied version is kept on disk as the last good copy, which a replica starts from while the
 // database is unreachable; the outage is one log line and a /readyz detail (EngineState).
-import { readFile } from 'node:fs/promises';
 import pg from 'pg';
-import { ConfigError, formatIssues, loadConfigFileWithWarnings, parseConfigYaml, type LoadedConfig, type ParsedYaml } from '../config/load.js';
+import { ConfigError, formatIssues, loadConfigFileWithWarnings, parseConfigYaml, readConfigText, type LoadedConfig, type ParsedYaml } from '../config/load.js';
 import { defaultNodeId } from '../config/sections/cluster.js';
 import { SluiceError } from '../domain/errors.js';
 import type { Model } from '../domain/model.js';
@@ -34,7 +33,7 @@ export interface ConfigSource {
 
 async function readLocal(file: string): Promise<ParsedYaml | null> {
   try {
-    return parseConfigYaml(await readFile(file, 'utf8'), file);
+    return parseConfigYaml(await readConfigText(file), file);
   } catch {
     return null; // the file source's load reports it, with file and line
   }
@@ -93,13 +92,7 @@ class PostgresSource implements ConfigSource {
   }
 
   async load(): Promise<LoadedConfig> {
-    let text: string;
-    try {
-      text = await readFile(this.file, 'utf8');
-    } catch (err) {
-      throw new ConfigError([{ file: this.file, path: '', line: 0, column: 0, message: `cannot read the config file: ${(err as Error).message}` }]);
-    }
-    const local = parseConfigYaml(text, this.file);
+    const local = parseConfigYaml(await readConfigText(this.file), this.file);
     const newest = await this.fetch();
     if (this.running) {
       // A reload: while the database is away, the local file is laid over the version running.

@@ -160,14 +160,18 @@ export async function loadConfigFile(file: string): Promise<Model> {
   return (await loadConfigFileWithWarnings(file)).model;
 }
 
-export async function loadConfigFileWithWarnings(file: string): Promise<LoadedConfig> {
-  let text: string;
+/** A config file's text; an unreadable file is a ConfigError with line 0. */
+export async function readConfigText(file: string): Promise<string> {
   try {
-    text = await readFile(file, 'utf8');
+    return await readFile(file, 'utf8');
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
     throw new ConfigError([{ file, path: '', line: 0, column: 0, message: `cannot read the config file: ${reason}` }]);
   }
+}
+
+export async function loadConfigFileWithWarnings(file: string): Promise<LoadedConfig> {
+  const text = await readConfigText(file);
   // With config.source: postgres the file holds only the bootstrap keys: the tools (check, queue,
   // route…) see what the replica runs from its last good copy; the daemon reads the database.
   const parsed = parseConfigYaml(text, file);

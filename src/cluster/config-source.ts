@@ -8,6 +8,7 @@ import pg from 'pg';
 import { ConfigError, formatIssues, loadConfigFileWithWarnings, parseConfigYaml, readConfigText, type LoadedConfig, type ParsedYaml } from '../config/load.js';
 import { defaultNodeId } from '../config/sections/cluster.js';
 import { SluiceError } from '../domain/errors.js';
+import { checkServerTls } from '../certs/check-tls.js';
 import type { Model } from '../domain/model.js';
 import type { Logger } from '../observe/log.js';
 import { status } from '../observe/status.js';
@@ -108,18 +109,25 @@ class PostgresSource implements ConfigSource {
     if (choice.use === 'none') throw new SluiceError('E_CONFIG_UNAVAILABLE', `no configuration to start from: ${choice.why}`);
     if (choice.use === 'last-good') this.log.warn({ stage: 'config', code: 'E_CONFIG_LAST_GOOD', version: choice.version.id, file: this.lastGoodFile }, `starting from the last good copy of ${versionName(choice.version)}: ${choice.why}`);
     try {
-      const loaded = this.remember(loadLayered(local, this.file, choice.version), choice.version);
+      const loaded = await this.runnable(local, choice.version);
       const overrides = localOverrides(parseConfigYaml(choice.version.yaml, versionName(choice.version)).raw, local.raw);
       if (overrides.length) this.log.info({ stage: 'config', file: this.file, overrides }, `the local file overrides pushed keys: ${overrides.join(', ')}`);
       return loaded;
     } catch (err) {
       // A pushed version this replica cannot run must not keep it down while its last good copy can.
-      if (!(err instanceof ConfigError) || !lastGood || lastGood.id === choice.version.id) throw err;
-      const errors = formatIssues(err.issues);
+      const errors = err instanceof ConfigError ? formatIssues(err.issues) : err instanceof SluiceError && err.code.startsWith('E_TLS') ? err.message : null;
+      if (errors === null || !lastGood || lastGood.id === choice.version.id) throw err;
       this.log.error({ stage: 'config', code: 'E_CONFIG', version: choice.version.id, errors }, `${versionName(choice.version)} does not load on this replica; starting from the last good copy of ${versionName(lastGood)}`);
       status.reloadFailure = { at: Date.now(), errors };
       return this.remember(loadLayered(local, this.file, lastGood), lastGood);
     }
+  }
+
+  /** At start, what a reload checks too: the certificate files (unless the daemon is to generate them). */
+  private async runnable(local: ParsedYaml, v: ConfigVersion): Promise<LoadedConfig> {
+    const loaded = loadLayered(local, this.file, v);
+    if (!loaded.model.server.tls.generateDevCertificates) await checkServerTls(loaded.model.server.tls);
+    return this.remember(loaded, v);
   }
 
   private remember(loaded: LoadedConfig, v: ConfigVersion): LoadedConfig {

@@ -1,7 +1,8 @@
 // config.source: postgres with a real PostgreSQL and two real replicas: a pushed version reaches
 // both by NOTIFY and shows over SMTP; an invalid push is refused with file, key path and line and
 // stores nothing; a version that loads but cannot run is refused by the replicas (the running
-// config stays, /readyz says so); with the database stopped a restarted replica starts from its
+// config stays, /readyz says so, and a replica restarted meanwhile starts from its last good copy);
+// with the database stopped a restarted replica starts from its
 // last good copy, and catches up once the database is back.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -173,6 +174,13 @@ describe('configuration from PostgreSQL', () => {
       assert.match(await rcpt(r, 'user@northwind.test'), /^550 5\.4\.1 /);
       assert.match(await rcpt(r, 'user@fabrikam.test'), /^250 /);
     }
+    // A replica restarted meanwhile does not stay down for it: it starts from its last good copy.
+    assert.equal(await b.stop(), 0);
+    b = await b.restart();
+    replicas.push(b);
+    assert.ok(b.logs.some((l) => l.msg === 'config version 3 does not load on this replica; starting from the last good copy of config version 2'), JSON.stringify(b.logs.slice(0, 6)));
+    assert.match(await rcpt(b, 'user@fabrikam.test'), /^250 /);
+    assert.equal((await adminGet(b.adminPort!, '/readyz')).status, 503);
     // Pushing a fixed version clears it.
     const fixed = await push('v4.yaml', version(['contoso.com', 'fabrikam.test', 'northwind.test']));
     assert.equal(fixed.code, 0, fixed.stderr);

@@ -111,7 +111,10 @@ export function loadConfigText(text: string, file: string): Model {
 }
 
 export function loadConfigTextWithWarnings(text: string, file: string): LoadedConfig {
-  const parsed = parseConfigYaml(text, file);
+  return loadParsed(parseConfigYaml(text, file), file);
+}
+
+function loadParsed(parsed: ParsedYaml, file: string): LoadedConfig {
   if (parsed.raw === null || parsed.raw === undefined) {
     throw new ConfigError([{ file, path: '', line: 1, column: 1, message: 'the file is empty; expected a mapping with at least "server"' }]);
   }
@@ -176,5 +179,5 @@ export async function loadConfigFileWithWarnings(file: string): Promise<LoadedCo
   // route…) see what the replica runs from its last good copy; the daemon reads the database.
   const parsed = parseConfigYaml(text, file);
   if (isPostgresSource(parsed.raw)) return (await import('../cluster/config-layered.js')).loadFromLastGood(parsed, file);
-  return loadConfigTextWithWarnings(text, file);
+  return loadParsed(parsed, file);
 }

@@ -2,8 +2,8 @@
 // both by NOTIFY and shows over SMTP; an invalid push is refused with file, key path and line and
 // stores nothing; a version that loads but cannot run is refused by the replicas (the running
 // config stays, /readyz says so, and a replica restarted meanwhile starts from its last good copy);
-// with the database stopped a restarted replica starts from its
-// last good copy, and catches up once the database is back.
+// with the database stopped a restarted replica starts from its last good copy, and catches up
+// once the database is back.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';

@@ -1,7 +1,6 @@
 // Composition root of the running gateway: loads the config, builds the shell (spool, queue
 // manager, deliverer, listener), wires hot reload (file watch + SIGHUP) and graceful stop.
 import type { Model } from './domain/model.js';
-import { loadConfigFileWithWarnings } from './config/load.js';
 import { ensureDevCertificates } from './certs/dev-certs.js';
 import { checkServerTls } from './certs/check-tls.js';
 import { createLogger, type Logger } from './observe/log.js';
@@ -23,6 +22,7 @@ import { AdminServer } from './admin/server.js';
 import { LiveReload, type ReloadOutcome } from './live-reload.js';
 import { liveConnectorState, type LiveConnectorState } from './delivery/live-state.js';
 import { startCluster } from './cluster/cluster.js';
+import { openConfigSource } from './cluster/config-source.js';
 /** How long a stop waits for deliveries in flight before it cuts them (they are deferred, not lost). */
 const STOP_GRACE_MS = 10_000;
 
@@ -43,14 +43,21 @@ export interface DaemonOptions {
 
 export async function startDaemon(configFile: string, log: Logger = createLogger(), opts: DaemonOptions = {}): Promise<Daemon> {
   // A warning never stops a config; it is logged at every (re)load like `sluice check` prints it.
-  const loadConfigFile = async (file: string): Promise<Model> => {
-    const { model, warnings } = await loadConfigFileWithWarnings(file);
+  // The config file, or with config.source: postgres the newest pushed version under it.
+  const source = await openConfigSource(configFile, log);
+  const loadConfigFile = async (): Promise<Model> => {
+    const { model, warnings } = await source.load();
     for (const w of warnings) log.warn({ stage: 'config', file: w.file, line: w.line, path: w.path }, `config warning: ${w.message}`);
     return model;
   };
   // Start order: everything that can fail (config, TLS files, the spool lock, recovery, the
   // listening sockets) comes before the first delivery; a failure undoes what was started.
-  let model = await loadConfigFile(configFile);
+  const closingSource = <T>(step: Promise<T>): Promise<T> =>
+    step.catch(async (err: unknown) => {
+      await source.close();
+      throw err;
+    });
+  let model = await closingSource(loadConfigFile());
   const { tls } = model.server;
   if (tls.generateDevCertificates) {
     const ca = tls.clientCa[0] ?? tls.cert.replace(/[^/]*$/, 'ca.crt');
@@ -58,13 +65,14 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
       log.warn({ stage: 'start', cert: tls.cert, ca }, 'generated development certificates (generateDevCertificates: true)');
     }
   }
-  await checkServerTls(model.server.tls);
+  await closingSource(checkServerTls(model.server.tls));
   let resolver = makeResolver(model);
   const getModel = () => model;
   const spool = new FileSpool(model.spool.dir, log);
-  await spool.open(); // the lock: a second daemon on this spool stops here (E_SPOOL_LOCKED)
+  await closingSource(spool.open()); // the lock: a second daemon on this spool stops here (E_SPOOL_LOCKED)
   // Null unless cluster.enabled; an unreachable engine does not stop the start (it degrades).
   const cluster = await startCluster(model, log).catch(async (err: unknown) => {
+    await source.close();
     await spool.close();
     throw err;
   });
@@ -91,6 +99,7 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
     setModel: (next) => {
       model = next;
       resolver = makeResolver(model);
+      void source.applied(next);
     },
     listener,
     pools,
@@ -121,6 +130,7 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
     await control.close();
     pools.closeAll();
     await cluster?.stop();
+    await source.close();
     await spool.close();
     status.spoolLocked = false;
     throw err;
@@ -130,6 +140,8 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
   status.listening = true;
   log.info({ stage: 'start', config: model.source, listen: addresses, spool: model.spool.dir }, 'sluice started');
   reloader.rewatch(model);
+  await source.applied(model);
+  source.watch(() => void reloader.reload());
 
   const stop = async () => {
     reloader.close();
@@ -155,6 +167,7 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
     await admin.stop();
     await sinks.stop();
     await cluster?.stop();
+    await source.close();
     await spool.close();
     status.spoolLocked = false;
     log.info({ stage: 'stop' }, 'stopped; spool kept');

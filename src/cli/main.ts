@@ -39,6 +39,10 @@ Commands:
          show FILE [--config FILE]
                                   development certificates for try-outs, and which inbound
                                   connectors a certificate would match (\`sluice certs --help\`)
+  config push FILE [--config LOCAL] | show [--version N] | versions [--json]
+                                  configuration versions in PostgreSQL for replicas with
+                                  config.source: postgres; push validates FILE as check does
+                                  and stores it only if valid (\`sluice config --help\`)
   schema [-o FILE]                print the configuration's JSON Schema (for editors)
   quarantine list [--type T] [--sender A] [--recipient B] [--since 7d] [--json]
          show ID | export ID | release ID [--recipient B ...] [--all] | delete ID
@@ -77,6 +81,7 @@ export async function main(argv: string[]): Promise<number> {
   if (command === 'dkim') return (await import('./dkim.js')).runDkim(rest);
   if (command === 'trace') return (await import('./trace.js')).runTrace(rest);
   if (command === 'validate') return (await import('./validate.js')).runValidate(rest);
+  if (command === 'config') return (await import('./config.js')).runConfig(rest);
   if (command === 'import-eop') return (await import('./import-eop.js')).runImportEop(rest);
   let values;
   try {

@@ -10,6 +10,7 @@ import type { Model } from '../domain/model.js';
 import { compileConfig, type KeyPath, type PathIssue } from './compile.js';
 import { formatPath, locatePath, pathAtOffset } from './locate.js';
 import { configSchema } from './schema.js';
+import { isPostgresSource } from '../cluster/config-merge.js';
 
 export interface ConfigIssue {
   file: string;
@@ -110,6 +111,23 @@ export function loadConfigText(text: string, file: string): Model {
 }
 
 export function loadConfigTextWithWarnings(text: string, file: string): LoadedConfig {
+  return loadParsed(parseConfigYaml(text, file), file);
+}
+
+function loadParsed(parsed: ParsedYaml, file: string): LoadedConfig {
+  if (parsed.raw === null || parsed.raw === undefined) {
+    throw new ConfigError([{ file, path: '', line: 1, column: 1, message: 'the file is empty; expected a mapping with at least "server"' }]);
+  }
+  return compileRawConfig(parsed.raw, resolve(file), parsed.locate);
+}
+
+/** A YAML document as plain data, and how to place issues on its key paths (file, line, column). */
+export interface ParsedYaml {
+  raw: unknown;
+  locate(issues: readonly PathIssue[]): ConfigIssue[];
+}
+
+export function parseConfigYaml(text: string, file: string): ParsedYaml {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -122,34 +140,44 @@ export function loadConfigTextWithWarnings(text: string, file: string): LoadedCo
       }),
     );
   }
-  let raw: unknown;
   try {
-    raw = doc.toJS({ maxAliasCount: 100 });
+    return { raw: doc.toJS({ maxAliasCount: 100 }), locate: (issues) => located(doc, lines, file, issues) };
   } catch (err) {
     throw new ConfigError([{ file, path: '', line: 1, column: 1, message: (err as Error).message }]);
   }
-  if (raw === null || raw === undefined) {
-    throw new ConfigError([{ file, path: '', line: 1, column: 1, message: 'the file is empty; expected a mapping with at least "server"' }]);
-  }
-  const parsed = configSchema.safeParse(raw, { error: missingKey });
-  if (!parsed.success) throw new ConfigError(located(doc, lines, file, parsed.error.issues.flatMap(fromZod)));
-  const compiled = compileConfig(parsed.data, resolve(file));
-  if (!compiled.ok) throw new ConfigError(located(doc, lines, file, compiled.issues));
-  return { model: compiled.model, warnings: located(doc, lines, file, compiled.warnings) };
 }
+
+/** Schema and cross-key checks on plain data; `locate` names where each issue is (one file or several layered ones). */
+export function compileRawConfig(raw: unknown, source: string, locate: (issues: readonly PathIssue[]) => ConfigIssue[]): LoadedConfig {
+  const parsed = configSchema.safeParse(raw, { error: missingKey });
+  if (!parsed.success) throw new ConfigError(sortIssues(locate(parsed.error.issues.flatMap(fromZod))));
+  const compiled = compileConfig(parsed.data, source);
+  if (!compiled.ok) throw new ConfigError(sortIssues(locate(compiled.issues)));
+  return { model: compiled.model, warnings: locate(compiled.warnings) };
+}
+
+const sortIssues = (issues: ConfigIssue[]): ConfigIssue[] => issues.sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.column - b.column);
 
 /** Reads and loads a config file; an unreadable file is a ConfigError with line 0. */
 export async function loadConfigFile(file: string): Promise<Model> {
   return (await loadConfigFileWithWarnings(file)).model;
 }
 
-export async function loadConfigFileWithWarnings(file: string): Promise<LoadedConfig> {
-  let text: string;
+/** A config file's text; an unreadable file is a ConfigError with line 0. */
+export async function readConfigText(file: string): Promise<string> {
   try {
-    text = await readFile(file, 'utf8');
+    return await readFile(file, 'utf8');
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
     throw new ConfigError([{ file, path: '', line: 0, column: 0, message: `cannot read the config file: ${reason}` }]);
   }
-  return loadConfigTextWithWarnings(text, file);
+}
+
+export async function loadConfigFileWithWarnings(file: string): Promise<LoadedConfig> {
+  const text = await readConfigText(file);
+  // With config.source: postgres the file holds only the bootstrap keys: the tools (check, queue,
+  // route…) see what the replica runs from its last good copy; the daemon reads the database.
+  const parsed = parseConfigYaml(text, file);
+  if (isPostgresSource(parsed.raw)) return (await import('../cluster/config-layered.js')).loadFromLastGood(parsed, file);
+  return loadParsed(parsed, file);
 }

@@ -7,7 +7,7 @@ import type { Model } from '../domain/model.js';
  * Key paths (as in the YAML) that are read once at start. `admin.listen` belongs to the admin
  * listener (issue 11); a path absent from both models never counts as changed.
  */
-export const RESTART_ONLY: readonly string[] = ['spool.dir', 'server.tls.generateDevCertificates', 'admin.listen', 'admin.token', 'trace.path', 'trace.retention', 'trace.enabled'];
+export const RESTART_ONLY: readonly string[] = ['spool.dir', 'server.tls.generateDevCertificates', 'admin.listen', 'admin.token', 'trace.path', 'trace.retention', 'trace.enabled', 'config.source'];
 
 const DEPTH = 3;
 

@@ -1,6 +1,7 @@
 // The stable error catalogue: tests and scripts match these codes, never message text.
 export type ErrorCode =
   | 'E_CONFIG'
+  | 'E_CONFIG_UNAVAILABLE'
   | 'E_SPOOL_WRITE'
   | 'E_SPOOL_CORRUPT'
   | 'E_SPOOL_LOCKED'

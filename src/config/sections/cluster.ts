@@ -13,6 +13,9 @@ import { duration, filePath, flag, section } from '../schema-parts.js';
 /** A node id names a replica in Redis keys, lease rows and metrics: keep it to safe characters. */
 const NODE_ID = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62})$/;
 
+export const CONFIG_SOURCES = ['file', 'postgres'] as const;
+export type ConfigSourceKind = (typeof CONFIG_SOURCES)[number];
+
 const url = (schemes: readonly string[], what: string) =>
   z
     .string()
@@ -42,6 +45,13 @@ export const clusterKeys = {
       })
       .strict(),
   ),
+  // Where the running configuration comes from: this file, or the newest pushed version in
+  // PostgreSQL (src/cluster/config-source.ts; the local file then keeps the bootstrap keys).
+  config: section(
+    z
+      .object({ source: z.enum(CONFIG_SOURCES).default('file').describe('file: this file is the whole config; postgres: the newest version pushed with `sluice config push`, with the config, cluster and spool keys of this file (and any other key set here) laid over it.') })
+      .strict(),
+  ),
 };
 
 export interface ClusterLeases {
@@ -63,6 +73,7 @@ export interface ClusterModel {
     /** Absolute paths of other replicas' spools this one may adopt. */
     readonly adoptSpools: readonly string[];
   };
+  readonly config: { readonly source: ConfigSourceKind };
 }
 
 /** A host name may hold characters a node id may not (an FQDN is fine; anything else becomes '-'). */
@@ -73,6 +84,9 @@ export function compileCluster(config: Config, report: Report, _warn: Report): C
   const leases = c.leases;
   if (leases.connectionRenew >= leases.connectionTtl) report(['cluster', 'leases', 'connectionRenew'], 'a connection lease must be renewed before it expires: connectionRenew must be shorter than connectionTtl');
   if (leases.spoolRenew >= leases.spoolTtl) report(['cluster', 'leases', 'spoolRenew'], 'a spool lease must be renewed before it expires: spoolRenew must be shorter than spoolTtl');
+  if (config.config.source === 'postgres' && !(c.enabled && c.postgres.url)) {
+    report(['config', 'source'], 'config.source: postgres needs cluster.enabled: true and cluster.postgres.url in the local file');
+  }
   if (c.enabled && !c.redis.url && !c.postgres.url) report(['cluster', 'enabled'], 'cluster mode needs cluster.redis.url, cluster.postgres.url or both');
   const spoolDir = path.resolve(config.spool.dir);
   c.adoptSpools.forEach((p, i) => {
@@ -87,6 +101,7 @@ export function compileCluster(config: Config, report: Report, _warn: Report): C
       leases: { connectionTtlMs: leases.connectionTtl, connectionRenewMs: leases.connectionRenew, spoolTtlMs: leases.spoolTtl, spoolRenewMs: leases.spoolRenew },
       adoptSpools: c.adoptSpools.map((p) => path.resolve(p)),
     },
+    config: { source: config.config.source },
   };
 }
 
@@ -100,4 +115,5 @@ export const CLUSTER_DEFAULTS: ClusterModel = {
     leases: { connectionTtlMs: 30_000, connectionRenewMs: 10_000, spoolTtlMs: 30_000, spoolRenewMs: 5_000 },
     adoptSpools: [],
   },
+  config: { source: 'file' },
 };

@@ -16,16 +16,22 @@ const engineUp = new client.Gauge({
   registers: [metricsRegistry],
 });
 
+let instances = 0;
+
 export class EngineState {
   private isUp: boolean | null = null;
   private since = Date.now();
+  /** Several parts of a replica watch the same engine (config source, trace outbox…): one /readyz line each. */
+  private readonly key: string;
 
   constructor(
     readonly engine: EngineName,
     private readonly log: Logger,
     /** What this replica does while the engine is away, for the log line and /readyz. */
     private readonly fallback: string,
-  ) {}
+  ) {
+    this.key = `${engine}#${++instances}`;
+  }
 
   get up(): boolean {
     return this.isUp === true;
@@ -37,7 +43,7 @@ export class EngineState {
     this.isUp = true;
     this.since = Date.now();
     engineUp.set({ engine: this.engine }, 1);
-    delete status.clusterDegraded[this.engine];
+    delete status.clusterDegraded[this.key];
     if (was === false) this.log.info({ stage: 'cluster', engine: this.engine }, `${this.engine} reachable again`);
   }
 
@@ -47,12 +53,12 @@ export class EngineState {
     this.since = Date.now();
     engineUp.set({ engine: this.engine }, 0);
     const why = (err as Error | undefined)?.message ?? String(err);
-    status.clusterDegraded[this.engine] = `${this.engine} unreachable since ${new Date(this.since).toISOString()}: ${detail ?? this.fallback}`;
+    status.clusterDegraded[this.key] = `${this.engine} unreachable since ${new Date(this.since).toISOString()}: ${detail ?? this.fallback}`;
     this.log.warn({ stage: 'cluster', engine: this.engine, code: `E_${this.engine.toUpperCase()}_DOWN`, err: why, fallback: this.fallback }, `${this.engine} unreachable: ${this.fallback}`);
   }
 
   /** Extra detail while degraded (e.g. "outbox: 120 events pending"), replacing the default. */
   setDetail(detail: string): void {
-    if (this.isUp === false) status.clusterDegraded[this.engine] = `${this.engine} unreachable since ${new Date(this.since).toISOString()}: ${detail}`;
+    if (this.isUp === false) status.clusterDegraded[this.key] = `${this.engine} unreachable since ${new Date(this.since).toISOString()}: ${detail}`;
   }
 }

@@ -32,6 +32,28 @@ export function mayTakeLocally(f: LocalSlotFacts): { ok: boolean; cap: number } 
   return { ok: f.held < cap, cap };
 }
 
+export interface SharedSlotFacts {
+  /** Live leases for the key across the cluster. */
+  clusterHeld: number;
+  /** This replica's share of them. */
+  mine: number;
+  max: number;
+  /** Other replicas refused a lease for the key a moment ago (still waiting). */
+  othersWaiting: number;
+}
+
+/**
+ * With Redis (the lease script in slot-scripts.ts does the same, atomically): under the cap a
+ * lease is taken, except that while other replicas wait a replica at its share among the waiting
+ * ones leaves the slot to them. A replica wakes its own waiters the moment it frees a slot, so
+ * without this rule the replica that holds slots would keep them and the others wait till they defer.
+ */
+export function mayTakeShared(f: SharedSlotFacts): boolean {
+  if (f.clusterHeld >= f.max) return false;
+  if (f.othersWaiting === 0) return true;
+  return f.mine < Math.max(1, Math.floor(f.max / (f.othersWaiting + 1)));
+}
+
 export interface ShedFacts {
   /** Leases this replica holds for the key. */
   held: number;

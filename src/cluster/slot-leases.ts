@@ -38,6 +38,9 @@ export interface LeaseSetOptions {
   log: Logger;
 }
 
+/** A refused replica counts as waiting this long: a few of the pools' polls (100 ms), so it lapses soon after it stops asking. */
+const LEASE_WAITING_MS = 500;
+
 interface Held {
   max: number;
   ids: Set<string>;
@@ -111,7 +114,8 @@ export class LeaseSet implements LeaseGate {
     const id = `${this.o.nodeId}:${(++this.seq).toString(36)}`;
     if (!this.fallback) {
       try {
-        const [taken] = await withLeaseScripts(this.o.redis.client).sluiceLeaseAcquire(this.prefix + key, this.o.ttlMs, max, id);
+        const k = this.prefix + key;
+        const [taken] = await withLeaseScripts(this.o.redis.client).sluiceLeaseAcquire(k, `${k}:waiting`, this.o.ttlMs, max, id, this.o.nodeId, LEASE_WAITING_MS);
         return taken === 1 ? this.keep(key, max, id) : null;
       } catch (err) {
         // Timed out or cut: decide locally; the lease is registered at the next renewal.

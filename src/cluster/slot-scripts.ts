@@ -8,16 +8,44 @@ const NOW = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
 /**
- * KEYS[1] lease set; ARGV ttlMs, max, leaseId. Drops expired leases, counts the rest, adds one if
- * under the cap. Returns {1 taken | 0 refused, leases now}.
+ * KEYS[1] lease set, KEYS[2] waiting replicas; ARGV ttlMs, max, leaseId, nodeId, waitMs. Drops
+ * expired leases, counts the rest, adds one if under the cap, as slot-caps.ts mayTakeShared
+ * decides: while other replicas were refused within waitMs, a replica already at its share
+ * leaves the free slot to them (a replica's own waiters are woken first and would always win).
+ * A refused replica notes itself as waiting. Returns {1 taken | 0 refused, leases now}.
  */
 const ACQUIRE = `${NOW}
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 local n = redis.call('ZCARD', KEYS[1])
-if n >= tonumber(ARGV[2]) then return {0, n} end
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return {1, n + 1}`;
+local max = tonumber(ARGV[2])
+local node = ARGV[4]
+local take = false
+if n < max then
+  local others = 0
+  for _, w in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+    if w ~= node then others = others + 1 end
+  end
+  if others == 0 then
+    take = true
+  else
+    local mine = 0
+    local p = node .. ':'
+    for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+      if string.sub(m, 1, #p) == p then mine = mine + 1 end
+    end
+    take = mine < math.max(1, math.floor(max / (others + 1)))
+  end
+end
+if take then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  redis.call('ZREM', KEYS[2], node)
+  return {1, n + 1}
+end
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), node)
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+return {0, n}`;
 
 /**
  * KEYS[1] lease set; ARGV ttlMs, leaseId… Renews (or registers again, after Redis lost them) every
@@ -67,7 +95,7 @@ end
 return 1`;
 
 export interface LeaseCommands {
-  sluiceLeaseAcquire(key: string, ttlMs: number, max: number, id: string): Promise<[number, number]>;
+  sluiceLeaseAcquire(key: string, waiting: string, ttlMs: number, max: number, id: string, nodeId: string, waitMs: number): Promise<[number, number]>;
   sluiceLeaseRenew(key: string, ttlMs: number, ...ids: string[]): Promise<number>;
   sluiceHeartbeat(key: string, nodeId: string, ttlMs: number): Promise<number>;
   sluiceReadMarks(set: string, reasons: string, ...rest: never[]): Promise<(string | number)[]>;
@@ -80,7 +108,7 @@ export type ScriptedRedis = Redis & LeaseCommands;
 export function withLeaseScripts(client: Redis): ScriptedRedis {
   const c = client as ScriptedRedis;
   if (typeof c.sluiceLeaseAcquire === 'function') return c;
-  client.defineCommand('sluiceLeaseAcquire', { numberOfKeys: 1, lua: ACQUIRE });
+  client.defineCommand('sluiceLeaseAcquire', { numberOfKeys: 2, lua: ACQUIRE });
   client.defineCommand('sluiceLeaseRenew', { numberOfKeys: 1, lua: RENEW });
   client.defineCommand('sluiceHeartbeat', { numberOfKeys: 1, lua: HEARTBEAT });
   client.defineCommand('sluiceReadMarks', { numberOfKeys: 2, lua: READ_MARKS });

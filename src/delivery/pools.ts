@@ -26,6 +26,8 @@ const IDLE_KEEP_MS = 5_000;
  * 5 s (connection.ts), so a slot comes back within this. The queue manager's window does the rest.
  */
 const SLOT_WAIT_TIMEOUT_MS = 6_000;
+/** In cluster mode an idle connection holds a slot another replica may be waiting for: keep it briefly. */
+const CLUSTER_IDLE_KEEP_MS = 1_000;
 /** A slot held by another replica frees without a local event: ask the cluster again this often. */
 const CLUSTER_SLOT_POLL_MS = 100;
 
@@ -314,7 +316,7 @@ class ConnectorPool {
     }
     const park = () => {
       this.idle.push(session);
-      session.park(IDLE_KEEP_MS, () => {
+      session.park(this.cluster ? CLUSTER_IDLE_KEEP_MS : IDLE_KEEP_MS, () => {
         this.dropIdle(session);
         session.quit();
       });

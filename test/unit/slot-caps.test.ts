@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { fallbackCap, idleToShed, liveReplicasSeen, mayTakeLocally } from '../../src/cluster/slot-caps.js';
+import { fallbackCap, idleToShed, liveReplicasSeen, mayTakeLocally, mayTakeShared } from '../../src/cluster/slot-caps.js';
 
 const capCases = [
   { name: 'divides the cap between three replicas, rounding down', max: 10, live: 3, policy: 'share', expected: 3 },
@@ -54,3 +54,17 @@ test('liveReplicasSeen assumes this replica alone before any heartbeat was read'
   assert.equal(liveReplicasSeen(0), 1);
   assert.equal(liveReplicasSeen(3), 3);
 });
+
+const sharedCases = [
+  { name: 'takes a lease under the cap when nobody else waits', clusterHeld: 3, mine: 3, max: 4, othersWaiting: 0, expected: true },
+  { name: 'refuses at the cap', clusterHeld: 4, mine: 0, max: 4, othersWaiting: 0, expected: false },
+  { name: 'leaves a free slot to a waiting replica when at its share', clusterHeld: 3, mine: 2, max: 4, othersWaiting: 1, expected: false },
+  { name: 'takes a free slot under its share even while others wait', clusterHeld: 3, mine: 1, max: 4, othersWaiting: 1, expected: true },
+  { name: 'counts a share of at least one slot with many waiting', clusterHeld: 1, mine: 0, max: 2, othersWaiting: 4, expected: true },
+] as const;
+
+for (const c of sharedCases) {
+  test(`mayTakeShared ${c.name}`, () => {
+    assert.equal(mayTakeShared({ clusterHeld: c.clusterHeld, mine: c.mine, max: c.max, othersWaiting: c.othersWaiting }), c.expected);
+  });
+}

@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import { makeCertSet, type CertSet } from '../../helpers/certs.js';
 import { startRedis, type RedisServer } from '../../helpers/redis.js';
 import { startSmartHost, type SmartHost, type SmartHostConnection } from '../../helpers/smart-host.js';
-import { startSluice, testConfig, type SluiceProcess } from '../../helpers/sluice.js';
+import { runCli, startSluice, testConfig, type SluiceProcess } from '../../helpers/sluice.js';
 import { send } from '../../helpers/clients.js';
 import { deliveredCounts, loadMessage } from '../../helpers/load.js';
 import { RawSmtp } from '../../helpers/raw-smtp.js';
@@ -232,5 +232,29 @@ test('maxConnectionsPerIp counts one client IP across replicas: the (N+1)th sess
     });
   } finally {
     for (const c of open) c.close();
+  }
+});
+
+test('a host one replica found down is skipped by the others without connecting', async () => {
+  // No cached connection may carry the next message past the refusal.
+  await until('every connection to the host closed', 10_000, () => host.connections.every((c) => c.closed !== null));
+  host.setBehaviour({ onConnect: () => '421 4.3.2 Service not available' });
+  const hostKey = `127.0.0.1:${host.port}`;
+  try {
+    const raw = loadMessage(3_000, { from: 'sender@example.org', to: 'john@contoso.com' });
+    await send({ port: replicas[0]!.port, localAddress: '127.0.3.1', from: 'sender@example.org', to: ['john@contoso.com'], raw });
+    await replicas[0]!.waitForLog((l) => l.msg === 'host marked down' && l.host === hostKey, 15_000);
+    // r2 learns the mark from Redis (its connectors view shows it) before it tries the host itself.
+    await until('r2 sees the shared mark', 5_000, async () => {
+      const r = await runCli(['connectors', '--json', '--config', replicas[1]!.configPath], replicas[1]!.dir);
+      const v = JSON.parse(r.stdout) as { outbound: { name: string; hostsDown: { host: string }[] | null }[] };
+      return v.outbound.find((c) => c.name === 'To on-prem')?.hostsDown?.some((h) => h.host === hostKey);
+    });
+    const conns = host.connections.length;
+    await send({ port: replicas[1]!.port, localAddress: '127.0.3.2', from: 'sender@example.org', to: ['john@contoso.com'], raw: loadMessage(3_001, { from: 'sender@example.org', to: 'john@contoso.com' }) });
+    await replicas[1]!.waitForLog((l) => l.msg === 'delivery deferred' && l.rule === 'all-hosts-down' && l.messageId === 'load-3001@fault.test', 15_000);
+    assert.equal(host.connections.length, conns, 'r2 did not connect to the host r1 marked down');
+  } finally {
+    host.setBehaviour({ onConnect: () => null });
   }
 });

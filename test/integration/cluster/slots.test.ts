@@ -9,7 +9,8 @@ import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { makeCertSet, type CertSet } from '../../helpers/certs.js';
 import { startRedis, type RedisServer } from '../../helpers/redis.js';
-import { startSmartHost, type SmartHost, type SmartHostConnection } from '../../helpers/smart-host.js';
+import { startSmartHost, type SmartHost } from '../../helpers/smart-host.js';
+import { peakConcurrency } from '../../helpers/concurrency.js';
 import { runCli, startSluice, testConfig, type SluiceProcess } from '../../helpers/sluice.js';
 import { send } from '../../helpers/clients.js';
 import { deliveredCounts, loadMessage } from '../../helpers/load.js';
@@ -95,19 +96,6 @@ async function submit(targets: SluiceProcess[], seqs: number[]): Promise<void> {
 
 const range = (from: number, count: number) => Array.from({ length: count }, (_, i) => from + i);
 
-/** Most connections open at once at the host among `conns`, from their open/close times. */
-function peak(conns: SmartHostConnection[]): number {
-  const events = conns.flatMap((c) => [
-    { t: c.opened, d: 1 },
-    { t: c.closed ?? Number.MAX_SAFE_INTEGER, d: -1 },
-  ]);
-  events.sort((a, b) => a.t - b.t || a.d - b.d);
-  let open = 0;
-  let top = 0;
-  for (const e of events) top = Math.max(top, (open += e.d));
-  return top;
-}
-
 /** Live (unexpired, by Redis' clock) slot leases per node id. */
 async function liveLeases(): Promise<Map<string, number>> {
   const [[sec, usec], rows] = await Promise.all([probe.call('TIME') as Promise<[string, string]>, probe.call('ZRANGE', SLOT_KEY, '0', '-1', 'WITHSCORES') as Promise<unknown[]>]);
@@ -156,7 +144,7 @@ test('a SIGKILLed replica\'s slots come back within the lease TTL, and its queue
   const more = range(1_100, 24);
   await submit(replicas.slice(0, 2), more);
   await until('survivors deliver', ARRIVAL_TIMEOUT_MS, () => arrivedOnce(more));
-  assert.ok(peak(host.connections.slice(conns)) <= MAX_CONNECTIONS);
+  assert.ok(peakConcurrency(host.connections.slice(conns)) <= MAX_CONNECTIONS);
   replicas[2] = await replicas[2]!.restart();
   // A message cut mid-DATA may arrive twice (at least once, as after any crash); none is lost.
   await until('r3 queue delivered', ARRIVAL_TIMEOUT_MS, () => {
@@ -196,8 +184,8 @@ test('Redis killed under load: local fallback caps hold at the host, /readyz sta
   assert.deepEqual(seqs.filter((s) => counts.get(s) !== 1), [], 'every message arrived exactly once');
   // Connections opened during the outage: each replica its floor(4 / 3) = 1, so 3 together at most.
   const during = outage.filter((c) => c.opened < restartedAt);
-  console.log(`# redis outage: ${during.length} connections opened, peak ${peak(during)} at once (fallback caps sum ${3 * Math.floor(MAX_CONNECTIONS / 3)}), overall peak ${host.maxConcurrentConnections}`);
-  assert.ok(peak(during) <= 3 * Math.floor(MAX_CONNECTIONS / 3), `peak during the outage ${peak(during)}`);
+  console.log(`# redis outage: ${during.length} connections opened, peak ${peakConcurrency(during)} at once (fallback caps sum ${3 * Math.floor(MAX_CONNECTIONS / 3)}), overall peak ${host.maxConcurrentConnections}`);
+  assert.ok(peakConcurrency(during) <= 3 * Math.floor(MAX_CONNECTIONS / 3), `peak during the outage ${peakConcurrency(during)}`);
   assert.ok(host.maxConcurrentConnections <= MAX_CONNECTIONS, `peak ${host.maxConcurrentConnections}`);
   for (const r of replicas) await r.waitForLog((l) => l.stage === 'cluster' && l.engine === 'redis' && l.msg === 'redis reachable again');
   await until('leases registered again in the fresh Redis', 5_000, async () => (await probe.exists('sluice:replicas')) === 1);

@@ -16,6 +16,9 @@ import { ReplicaHeartbeat } from './slot-replicas.js';
 import { inboundCounts } from './inbound-counts.js';
 import { SharedHostMarks } from './host-marks.js';
 
+/** A replica refused a slot counts as waiting this long: a few of the pools' 100 ms polls, so it lapses soon after it stops asking. */
+const SLOT_FAIR_WAIT_MS = 500;
+
 export interface Cluster {
   readonly nodeId: string;
   /** The shared database, when cluster.postgres.url is set. */
@@ -43,7 +46,7 @@ export async function startCluster(model: Model, log: Logger): Promise<Cluster |
   const heartbeat = redis ? new ReplicaHeartbeat(redis, c.nodeId, c.leases.connectionTtlMs) : null;
   const live = () => heartbeat?.live ?? 1;
   const slots = redis
-    ? new LeaseSet({ redis, nodeId: c.nodeId, kind: 'slot', ttlMs: c.leases.connectionTtlMs, renewMs: c.leases.connectionRenewMs, policy: 'share', live, log })
+    ? new LeaseSet({ redis, nodeId: c.nodeId, kind: 'slot', ttlMs: c.leases.connectionTtlMs, renewMs: c.leases.connectionRenewMs, policy: 'share', live, fairWaitMs: SLOT_FAIR_WAIT_MS, log })
     : null;
   const inbound = redis ? inboundCounts({ redis, nodeId: c.nodeId, leases: c.leases, live, log }) : null;
   const hostMarks = redis ? new SharedHostMarks(redis, log) : null;
@@ -65,8 +68,7 @@ export async function startCluster(model: Model, log: Logger): Promise<Cluster |
     degraded: () => (redis && !redis.state.up ? ['redis'] : []),
     async stop() {
       clearInterval(beat);
-      slots?.stop();
-      inbound?.stop();
+      await Promise.all([slots?.stop(), inbound?.stop()]);
       hostMarks?.stop();
       await redis?.stop();
       await pool?.end().catch(() => undefined);

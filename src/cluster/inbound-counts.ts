@@ -16,6 +16,8 @@ export function inboundCounts(o: { redis: ClusterRedis; nodeId: string; leases: 
     ttlMs: o.leases.connectionTtlMs,
     renewMs: o.leases.connectionRenewMs,
     policy: 'local',
+    // A client over its limit gets 421 at once; nobody waits, so no replica holds a place back for another.
+    fairWaitMs: 0,
     live: o.live,
     log: o.log,
   });

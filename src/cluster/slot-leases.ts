@@ -35,11 +35,13 @@ export interface LeaseSetOptions {
   policy: FallbackPolicy;
   /** Live replicas seen last (slot-replicas.ts). */
   live: () => number;
+  /**
+   * How long a refused replica counts as waiting, so that others at their share leave it the next
+   * free lease (slot-caps.ts mayTakeShared). 0: no such rule (inbound sessions do not wait, they get 421).
+   */
+  fairWaitMs: number;
   log: Logger;
 }
-
-/** A refused replica counts as waiting this long: a few of the pools' polls (100 ms), so it lapses soon after it stops asking. */
-const LEASE_WAITING_MS = 500;
 
 interface Held {
   max: number;
@@ -115,7 +117,7 @@ export class LeaseSet implements LeaseGate {
     if (!this.fallback) {
       try {
         const k = this.prefix + key;
-        const [taken] = await withLeaseScripts(this.o.redis.client).sluiceLeaseAcquire(k, `${k}:waiting`, this.o.ttlMs, max, id, this.o.nodeId, LEASE_WAITING_MS);
+        const [taken] = await withLeaseScripts(this.o.redis.client).sluiceLeaseAcquire(k, `${k}:waiting`, this.o.ttlMs, max, id, this.o.nodeId, this.o.fairWaitMs);
         return taken === 1 ? this.keep(key, max, id) : null;
       } catch (err) {
         // Timed out or cut: decide locally; the lease is registered at the next renewal.
@@ -134,9 +136,15 @@ export class LeaseSet implements LeaseGate {
     if (this.o.redis.ready) this.o.redis.client.zrem(this.prefix + lease.key, lease.id).catch(() => undefined);
   }
 
-  stop(): void {
+  /** Gives back what is still held (a graceful stop should not keep slots for a TTL), and stops renewing. */
+  async stop(): Promise<void> {
     clearInterval(this.timer);
     sets.delete(this);
+    if (!this.o.redis.ready || this.held.size === 0) return;
+    const p = this.o.redis.client.pipeline();
+    for (const [key, h] of this.held) p.zrem(this.prefix + key, ...h.ids);
+    this.held.clear();
+    await p.exec().catch(() => undefined);
   }
 
   private keep(key: string, max: number, id: string): Lease {

@@ -12,7 +12,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
  * expired leases, counts the rest, adds one if under the cap, as slot-caps.ts mayTakeShared
  * decides: while other replicas were refused within waitMs, a replica already at its share
  * leaves the free slot to them (a replica's own waiters are woken first and would always win).
- * A refused replica notes itself as waiting. Returns {1 taken | 0 refused, leases now}.
+ * A refused replica notes itself as waiting (unless waitMs is 0). Returns {1 taken | 0 refused, leases now}.
  */
 const ACQUIRE = `${NOW}
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
@@ -43,8 +43,10 @@ if take then
   redis.call('ZREM', KEYS[2], node)
   return {1, n + 1}
 end
-redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), node)
-redis.call('PEXPIRE', KEYS[2], ARGV[5])
+if tonumber(ARGV[5]) > 0 then
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), node)
+  redis.call('PEXPIRE', KEYS[2], ARGV[5])
+end
 return {0, n}`;
 
 /**

@@ -47,6 +47,14 @@ rows.forEach((row, i) => {
   });
 });
 
+test('with waitMs 0 (inbound sessions) a refusal leaves no waiting note, so nobody holds a place back', async () => {
+  await client.zadd('t:in', Date.now() * 2, 'a:1');
+  assert.deepEqual(await r.sluiceLeaseAcquire('t:in', 't:in:w', 10_000, 1, 'b:1', 'b', 0), [0, 1]);
+  assert.equal(await client.exists('t:in:w'), 0);
+  await client.zrem('t:in', 'a:1');
+  assert.deepEqual(await r.sluiceLeaseAcquire('t:in', 't:in:w', 10_000, 3, 'a:2', 'a', 0), [1, 1]);
+});
+
 test('expired leases are dropped by Redis\' clock before counting, and renewal registers lost ones', async () => {
   const [first] = await r.sluiceLeaseAcquire('t:ttl', 't:ttl:w', 200, 1, 'a:1', 'a', 500);
   assert.equal(first, 1);

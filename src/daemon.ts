@@ -78,11 +78,11 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
   });
   status.spoolLocked = true;
   status.config = { source: model.source, loadedAt: Date.now() };
-  const pools = new Pools(() => model.server.hostname, log, () => model.delivery.timeouts);
-  const deliverer = new Deliverer(pools, getModel, () => resolver, log);
+  const pools = new Pools(() => model.server.hostname, log, () => model.delivery.timeouts, cluster?.slots ?? null);
+  const deliverer = new Deliverer(pools, getModel, () => resolver, log, cluster?.hostMarks ?? null);
   const queue = new QueueManager(spool, deliverer, getModel, log);
   const pipeline = new Pipeline({ getModel, log, ...(opts.filterFactories ? { factories: opts.filterFactories } : {}) });
-  const listener = new Listener({ getModel, spool, log, onQueued: (r) => queue.enqueue(r), pipeline });
+  const listener = new Listener({ getModel, spool, log, onQueued: (r) => queue.enqueue(r), pipeline, inboundCounts: cluster?.inboundCounts ?? null });
   const quarantine = new Quarantine({
     spool,
     log,

@@ -11,7 +11,7 @@ import type { Logger } from '../observe/log.js';
 import type { SpoolRecord } from '../queue/record.js';
 import { classifyOutcome, isHostFailure, permanentFailure, type AttemptResult, type Outcome } from './outcome.js';
 import { mxTargets, smartHostTargets, type Dns, type TargetHost } from './hosts.js';
-import { HostHealth } from './host-health.js';
+import { HostHealth, type HostMarksShare } from './host-health.js';
 import { targetKey, type Pools } from './pools.js';
 import type { SmtpError } from './connection.js';
 import { windowOf, type DestinationGroup } from './destinations.js';
@@ -57,8 +57,10 @@ export class Deliverer {
     private readonly getModel: () => Model,
     private readonly resolver: () => Resolver,
     private readonly log?: Logger,
+    /** Host-down marks shared with the other replicas (cluster mode with Redis). */
+    hostMarks: HostMarksShare | null = null,
   ) {
-    this.health = new HostHealth(() => this.getModel().delivery.hostDownMs);
+    this.health = new HostHealth(() => this.getModel().delivery.hostDownMs, hostMarks);
     this.outgoing = new OutgoingMessages(log);
   }
 

@@ -5,6 +5,9 @@
 // the connector's TLS policy before it carries mail. The queue manager dispatches no more
 // deliveries than the window, so a delivery never waits here for long: at most for a connection
 // that is closing (QUIT) to give its slot back.
+// In cluster mode with Redis (issue 13) the window is cluster-wide: each new connection also holds
+// a lease from the slot gate (cluster/slot-leases.ts) until its socket is gone. Without a gate
+// (a single node) nothing here awaits anything more than before.
 import { setMaxListeners } from 'node:events';
 import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
@@ -14,6 +17,7 @@ import type { Logger } from '../observe/log.js';
 import { DELIVERY_TIMEOUT_DEFAULTS } from '../domain/connector-defaults.js';
 import { SmtpSession, type SendInfo, type SessionOptions, type SmtpError } from './connection.js';
 import { evaluateTls, policyReply, tlsConnectOptions } from './tls-policy.js';
+import type { Lease, LeaseGate } from '../cluster/slot-leases.js';
 
 /** An idle connection is kept this long for the next message (Postfix caches for 2 s by default). */
 const IDLE_KEEP_MS = 5_000;
@@ -22,6 +26,15 @@ const IDLE_KEEP_MS = 5_000;
  * 5 s (connection.ts), so a slot comes back within this. The queue manager's window does the rest.
  */
 const SLOT_WAIT_TIMEOUT_MS = 6_000;
+/** In cluster mode an idle connection holds a slot another replica may be waiting for: keep it briefly. */
+const CLUSTER_IDLE_KEEP_MS = 1_000;
+/** A slot held by another replica frees without a local event: ask the cluster again this often. */
+const CLUSTER_SLOT_POLL_MS = 100;
+
+/** The cluster's connection slots: leases per destination key, and a call when this replica holds too many. */
+export interface SlotGate extends LeaseGate {
+  onOver(fn: (key: string, idleToClose: number) => void): void;
+}
 
 export interface PoolTarget {
   /** Address to connect to (already resolved). */
@@ -64,7 +77,11 @@ export class Pools {
     private readonly heloName: () => string,
     private readonly log?: Logger,
     private readonly timeouts: () => DeliveryTimeouts = () => DELIVERY_TIMEOUT_DEFAULTS,
-  ) {}
+    /** Cluster-wide slots (cluster mode with Redis); null on a single node. */
+    private readonly slots: SlotGate | null = null,
+  ) {
+    slots?.onOver((key, n) => this.pools.get(key)?.pool.shedIdle(n));
+  }
 
   /** One SMTP transaction for `envelope` through the destination's pool; rejects with an SmtpError. */
   send(spec: PoolSpec, target: PoolTarget, envelope: Envelope, body: () => Readable): Promise<SendInfo> {
@@ -95,7 +112,7 @@ export class Pools {
     }
     // The connector changed on reload: the old pool drains (its busy sessions close when done).
     existing?.pool.retire();
-    const pool = new ConnectorPool(spec.connector, spec.maxConnections, this.heloName(), tlsConnectOptions(spec.connector), timeouts, this.log);
+    const pool = new ConnectorPool(spec.connector, spec.maxConnections, this.heloName(), tlsConnectOptions(spec.connector), timeouts, this.log, this.slots ? { gate: this.slots, key: spec.key } : null);
     this.pools.set(spec.key, { signature, pool, connector: spec.connector, maxConnections: spec.maxConnections, helo, timeouts });
     return pool;
   }
@@ -159,6 +176,7 @@ class ConnectorPool {
     private readonly tls: tls.ConnectionOptions,
     private readonly timeouts: DeliveryTimeouts,
     private readonly log: Logger | undefined,
+    private readonly cluster: { gate: LeaseGate; key: string } | null = null,
   ) {
     // Every connection being opened listens for the stop: up to the window at once.
     setMaxListeners(0, this.aborter.signal);
@@ -204,17 +222,27 @@ class ConnectorPool {
       if (cached) return cached;
       if (this.open < this.maxConnections) {
         this.open++;
+        let lease: Lease | null = null;
+        if (this.cluster) {
+          lease = await this.cluster.gate.acquire(this.cluster.key, this.maxConnections);
+          if (!lease) {
+            // Every slot is held somewhere in the cluster: wait for one, then defer (EPOOLWAIT).
+            this.open--;
+            await this.waitForChange(deadline, CLUSTER_SLOT_POLL_MS);
+            continue;
+          }
+        }
         let session: SmtpSession;
         try {
           session = await this.connect(target);
         } catch (err) {
-          this.freeSlot();
+          this.freeSlot(lease);
           throw err;
         }
         // The slot is given back only when the socket is gone, so the peer never sees more than the cap.
         void session.closed.then(() => {
           this.dropIdle(session);
-          this.freeSlot();
+          this.freeSlot(lease);
         });
         return session;
       }
@@ -288,7 +316,7 @@ class ConnectorPool {
     }
     const park = () => {
       this.idle.push(session);
-      session.park(IDLE_KEEP_MS, () => {
+      session.park(this.cluster ? CLUSTER_IDLE_KEEP_MS : IDLE_KEEP_MS, () => {
         this.dropIdle(session);
         session.quit();
       });
@@ -311,16 +339,22 @@ class ConnectorPool {
     if (i >= 0) this.idle.splice(i, 1);
   }
 
-  private freeSlot(): void {
+  private freeSlot(lease: Lease | null): void {
     this.open--;
+    if (lease) this.cluster?.gate.release(lease);
     this.wake();
+  }
+
+  /** Above this replica's share of a cluster-wide cap: close up to `n` idle connections. */
+  shedIdle(n: number): void {
+    for (const s of this.idle.splice(0, n)) s.quit();
   }
 
   private wake(): void {
     for (const w of [...this.waiters]) w();
   }
 
-  private waitForChange(deadline: number): Promise<void> {
+  private waitForChange(deadline: number, pollMs = Infinity): Promise<void> {
     const left = deadline - Date.now();
     if (left <= 0) {
       const err: SmtpError = Object.assign(new Error(`no free connection to ${this.connector.name} within ${SLOT_WAIT_TIMEOUT_MS} ms`), { code: 'EPOOLWAIT', command: 'API' });
@@ -332,7 +366,7 @@ class ConnectorPool {
         this.waiters.delete(done);
         resolve();
       };
-      const timer = setTimeout(done, left);
+      const timer = setTimeout(done, Math.min(left, pollMs));
       this.waiters.add(done);
     });
   }

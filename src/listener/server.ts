@@ -21,6 +21,7 @@ import type { Logger } from '../observe/log.js';
 import type { ConnectResult, Pipeline } from '../filters/pipeline.js';
 import { connectStage } from './filter-stage.js';
 import { noteSessionClosed, noteSessionOpened } from '../observe/metrics.js';
+import type { Lease, LeaseGate } from '../cluster/slot-leases.js';
 
 export type AcceptedRcpt = RecipientDecision & { dsn?: { notify?: string[]; orcpt?: string }; deliverTo?: string };
 
@@ -36,6 +37,8 @@ export interface SessionState {
   connect?: Promise<ConnectResult> | undefined;
   /** The trusted proxy the session came through (PROXY protocol); facts.ip is the real client. */
   proxiedBy?: string | null;
+  /** This session's place in its IP's cluster-wide count (cluster mode with Redis). */
+  ipLease?: Lease | null;
 }
 
 export interface ListenerDeps {
@@ -45,6 +48,8 @@ export interface ListenerDeps {
   onQueued: (record: SpoolRecord) => void;
   /** The protection pipeline (filters/pipeline.ts). */
   pipeline: Pipeline;
+  /** Cluster-wide per-IP counts (cluster mode with Redis); absent: this replica's count only. */
+  inboundCounts?: LeaseGate | null;
 }
 
 type Cb = (err?: Error | null) => void;
@@ -227,11 +232,28 @@ export class Listener {
     this.total++;
     this.perIp.set(ip, n + 1);
     noteSessionOpened(st.cls.connector?.name ?? null);
-    this.deps.log.info(
-      { stage: 'classify', sessionId: session.id, ip, proxy: st.proxiedBy, connector: st.cls.connector?.name ?? null, reason: st.cls.reason },
-      'session classified',
-    );
-    cb();
+    const admit = () => {
+      this.deps.log.info(
+        { stage: 'classify', sessionId: session.id, ip, proxy: st.proxiedBy, connector: st.cls.connector?.name ?? null, reason: st.cls.reason },
+        'session classified',
+      );
+      cb();
+    };
+    const shared = this.deps.inboundCounts;
+    if (!shared) return admit();
+    // The session is counted here first, so a refusal or a close while Redis answers undoes it once (onClose).
+    shared.acquire(ip, limits.maxConnectionsPerIp).then((lease) => {
+      if (!this.sessions.has(session.id)) {
+        if (lease) shared.release(lease);
+        return;
+      }
+      if (!lease) {
+        this.deps.log.info({ stage: 'classify', sessionId: session.id, ip, limit: limits.maxConnectionsPerIp }, 'per-IP limit reached across the cluster');
+        return cb(replyError(421, '4.7.0', `Too many connections from ${ip}, try again later`));
+      }
+      st.ipLease = lease;
+      admit();
+    }, (err: unknown) => cb(err as Error));
   }
 
   private onSecure(socket: import('node:net').Socket, session: SMTPServerSession, cb: Cb): void {
@@ -377,6 +399,7 @@ export class Listener {
     this.sessions.delete(session.id);
     this.proxiedBy.delete(session.id);
     if (!st?.counted) return;
+    if (st.ipLease) this.deps.inboundCounts?.release(st.ipLease);
     noteSessionClosed();
     this.total--;
     const n = (this.perIp.get(session.remoteAddress) ?? 1) - 1;

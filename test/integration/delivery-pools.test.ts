@@ -4,7 +4,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeCertSet, type CertSet } from '../helpers/certs.js';
-import { startSmartHost, type SmartHost, type SmartHostConnection } from '../helpers/smart-host.js';
+import { startSmartHost, type SmartHost } from '../helpers/smart-host.js';
+import { peakConcurrency } from '../helpers/concurrency.js';
 import { startSluice, type SluiceProcess } from '../helpers/sluice.js';
 import { freePort } from '../helpers/ports.js';
 import { message, send } from '../helpers/clients.js';
@@ -73,20 +74,6 @@ async function submit(count: number, rcpts: (i: number) => string[]): Promise<vo
     }
   };
   await Promise.all(Array.from({ length: SEND_CONCURRENCY }, worker));
-}
-
-/** Most connections open at once across several hosts, from their open/close times. */
-function peakConcurrency(conns: SmartHostConnection[]): number {
-  const events = conns.flatMap((c) => [
-    { t: c.opened, d: 1 },
-    { t: c.closed ?? Number.MAX_SAFE_INTEGER, d: -1 },
-  ]);
-  // At equal times a close counts before an open: the millisecond clock cannot order them.
-  events.sort((a, b) => a.t - b.t || a.d - b.d);
-  let open = 0;
-  let peak = 0;
-  for (const e of events) peak = Math.max(peak, (open += e.d));
-  return peak;
 }
 
 const subjects = (h: SmartHost) => h.messages.map((m) => /Subject: (.*)\r\n/.exec(m.raw.toString('latin1'))?.[1]);

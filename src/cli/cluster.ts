@@ -36,23 +36,20 @@ async function connect(model: Model): Promise<pg.Client> {
   return client;
 }
 
+const OPTIONS = {
+  config: { type: 'string', short: 'c', default: 'config/sluice.yaml' },
+  json: { type: 'boolean', default: false },
+  spool: { type: 'string' },
+  'spool-id': { type: 'string' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
 const missingTable = (err: unknown) => (err as { code?: string }).code === '42P01';
 
 export async function runCluster(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        config: { type: 'string', short: 'c', default: 'config/sluice.yaml' },
-        json: { type: 'boolean', default: false },
-        spool: { type: 'string' },
-        'spool-id': { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-    });
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS, strict: true });
   } catch (e) {
     err.write(`sluice cluster: ${(e as Error).message}\n\n${CLUSTER_HELP}`);
     return 1;

@@ -16,14 +16,18 @@ import { freePort } from '../../helpers/ports.js';
 import { message, send } from '../../helpers/clients.js';
 import { adminGet, series } from '../../helpers/admin-http.js';
 
-const MESSAGES = 12;
+/** Short leases, so the takeover happens within the test's time. */
 const TTL_MS = 3_000;
 const RENEW_MS = 1_000;
+const MESSAGES = 12;
+
+/** Every daemon started here, killed in after() whatever the test did with it. */
+const daemons: SluiceProcess[] = [];
 let certs: CertSet;
 let postgres: PostgresServer;
+/** The smart host's port: nothing listens there until A is dead. */
 let sinkPort: number;
 let sink: SmartHost | undefined;
-const daemons: SluiceProcess[] = [];
 
 before(async () => {
   [certs, postgres] = await Promise.all([makeCertSet(), startPostgres()]);

@@ -84,14 +84,14 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
   try {
     await leases?.precheck();
     await spool.open(); // the lock: a second daemon on this spool stops here (E_SPOOL_LOCKED)
+    try {
+      await leases?.claimHome();
+    } catch (err) {
+      await spool.close();
+      throw err;
+    }
   } catch (err) {
-    await cluster?.stop();
-    throw err;
-  }
-  try {
-    await leases?.claimHome();
-  } catch (err) {
-    await spool.close();
+    await leases?.stop(); // its registry row: a failed start must not hold the node id
     await cluster?.stop();
     throw err;
   }
@@ -124,7 +124,7 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
     reload: () => reloader.reload(),
     connectors: async (): Promise<LiveConnectorState> => liveConnectorState(pools, deliverer),
   });
-  const sinks = await startSinks(getModel, log, () => queue.depth());
+  const sinks = await startSinks(getModel, log, () => [...queue.depth(), ...(leases?.adoptedDepth() ?? [])]);
   const admin = new AdminServer({ ...model.admin.listen, token: model.admin.token, spoolDir: () => model.spool.dir, traceEnabled: () => model.trace.enabled, log });
   let addresses: { host: string; port: number }[];
   try {

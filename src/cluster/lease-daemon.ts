@@ -34,9 +34,9 @@ export function spoolLeases(pool: pg.Pool, model: Model, log: Logger, w: LeaseWi
       const queue = new QueueManager(spool, w.deliverer, w.getModel, log.child({ adoptedSpool: spool.dir }));
       await queue.recover();
       queue.start();
-      return { size: () => queue.size, stop: () => queue.stop() };
+      return { size: () => queue.size, depth: () => queue.depth(), stop: () => queue.stop() };
     },
-    beat: () => ({ queueDepth: w.queue.size + leases.adoptedDepth(), connections: connectionsByConnector(w.pools.stats()) }),
+    beat: () => ({ queueDepth: w.queue.size + leases.adoptedSize(), connections: connectionsByConnector(w.pools.stats()) }),
     onLost: (err) => w.onLost(err),
   });
   return leases;

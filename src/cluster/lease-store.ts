@@ -116,6 +116,11 @@ export async function renewLease(db: Db, spoolId: string, epoch: number, h: Hold
   return r.rows[0] ? r.rows[0].expires_at.getTime() : null;
 }
 
+/** Ends a lease we hold now (an adopter's clean stop), so it need not be waited out. */
+export async function expireLease(db: Db, spoolId: string, epoch: number, h: Holder): Promise<void> {
+  await db.query(`UPDATE spool_leases SET expires_at = now() WHERE spool_id = $1 AND epoch = $2 AND owner_instance = $3 AND state = 'held'`, [spoolId, epoch, h.instance]);
+}
+
 /**
  * Hands an adopted spool back to its home node (`sluice cluster release-spool`): a new epoch, so
  * the adopter's next renewal fails and it lets go; state released, so no other adopter takes it

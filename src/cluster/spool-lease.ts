@@ -15,16 +15,18 @@ import type pg from 'pg';
 import { SluiceError } from '../domain/errors.js';
 import type { Logger } from '../observe/log.js';
 import { FileSpool } from '../queue/file-spool.js';
+import type { DepthRow } from '../queue/queue-depth.js';
 import { EngineState } from './engine-state.js';
 import { ensureSpoolId, readLocalLease, readSpoolId, writeLocalLease } from './lease-files.js';
 import { homeStart, lostTo, mayAdopt, offlineStart, type LeaseRow } from './lease-rules.js';
-import { dbClock, dbView, ensureLeaseSchema, insertLease, readLease, renewLease, takeLease, type Holder } from './lease-store.js';
+import { dbClock, dbView, ensureLeaseSchema, expireLease, insertLease, readLease, renewLease, takeLease, type Holder } from './lease-store.js';
 import { noteAdoption, noteLeases, noteRegistry } from './lease-metrics.js';
 import { ensureRegistrySchema, listNodes, Registry, type Beat } from './registry.js';
 
 /** Delivery from an adopted spool (a queue manager of its own, sharing the replica's pools). */
 export interface AdoptedQueue {
   size(): number;
+  depth(): DepthRow[];
   stop(): Promise<void>;
 }
 
@@ -131,15 +133,20 @@ export class SpoolLeases {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     await this.round;
-    await Promise.all([...this.adopted.values()].map((a) => this.letGo(a, 'stopping')));
+    await Promise.all([...this.adopted.values()].map((a) => this.letGo(a, 'stopping', true)));
     await this.unregister();
   }
 
-  /** The replica's depth across its adopted spools (its own queue counts separately). */
-  adoptedDepth(): number {
+  /** Messages queued on the adopted spools (the replica's own queue counts separately). */
+  adoptedSize(): number {
     let n = 0;
     for (const a of this.adopted.values()) n += a.queue.size();
     return n;
+  }
+
+  /** The adopted spools' rows for sluice_queue_depth, beside the replica's own. */
+  adoptedDepth(): DepthRow[] {
+    return [...this.adopted.values()].flatMap((a) => a.queue.depth());
   }
 
   private async connect(): Promise<void> {
@@ -300,10 +307,12 @@ export class SpoolLeases {
     }
   }
 
-  private async letGo(a: Adopted, why: string): Promise<void> {
+  private async letGo(a: Adopted, why: string, expire = false): Promise<void> {
     this.adopted.delete(a.spoolId);
     await a.queue.stop();
     await a.spool.close();
+    // A clean stop lets the next replica (or the spool's home) take it at once, not a TTL later.
+    if (expire) await expireLease(this.o.pool, a.spoolId, a.epoch, this.holder).catch(() => undefined);
     this.o.log.warn({ stage: 'cluster', spool: a.path, spoolId: a.spoolId, reason: why }, 'let go of an adopted spool');
   }
 }

@@ -70,7 +70,7 @@ async function replica(nodeId: string, spoolDir: string, adoptSpools: string[] =
     log,
     async adopt(spool) {
       adopted.push(spool);
-      return { size: () => 0, stop: async () => undefined };
+      return { size: () => 0, depth: () => [], stop: async () => undefined };
     },
     beat: () => ({ queueDepth: 0, connections: {} }),
     onLost: (err) => (lost = err),

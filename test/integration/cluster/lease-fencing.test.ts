@@ -136,3 +136,21 @@ test('after a PostgreSQL restart that outlasted the TTL, the owner renews before
   assert.deepEqual([row?.owner_node, Number(row?.epoch)], ['outage-a', 1]);
   assert.equal(a.lost(), null);
 });
+
+test('a replica started while PostgreSQL is down runs on its last lease, then takes it and registers when the database returns', async () => {
+  const dir = await tmpSpool();
+  await postgres.stop();
+  let late: Awaited<ReturnType<typeof replica>>;
+  try {
+    late = await replica('late', dir);
+    assert.ok(late.lines.some((l) => l.code === 'E_POSTGRES_DOWN'), 'the outage is logged');
+  } finally {
+    await postgres.start();
+  }
+  const row = await until('the lease row', async () => (await sql<{ owner_node: string; epoch: string }>('SELECT owner_node, epoch FROM spool_leases WHERE spool_path = $1', [dir]))[0]);
+  assert.deepEqual([row.owner_node, Number(row.epoch)], ['late', 1]);
+  const node = await until('the registry row', async () => (await sql<{ state: string }>(`SELECT state FROM cluster_nodes WHERE node_id = 'late'`))[0]);
+  assert.equal(node.state, 'running');
+  await until('the log line of the outage end', () => late.lines.find((l) => l.msg === 'postgres reachable again'));
+  assert.equal(late.lines.filter((l) => l.code === 'E_POSTGRES_DOWN').length, 1, 'one line per outage');
+});

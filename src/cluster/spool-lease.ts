@@ -51,7 +51,10 @@ interface Adopted {
   path: string;
   epoch: number;
   spool: FileSpool;
-  queue: AdoptedQueue;
+  /** null while its recovery runs (the lease is renewed meanwhile). */
+  queue: AdoptedQueue | null;
+  /** Recovery and start; letting go waits for it. */
+  starting: Promise<void>;
 }
 
 const isSluice = (err: unknown): err is SluiceError => err instanceof SluiceError;
@@ -72,6 +75,10 @@ export class SpoolLeases {
   private readonly adopted = new Map<string, Adopted>();
   /** Last reason logged per adoptSpools path, so a waiting adoption logs once, not every round. */
   private readonly adoptNotes = new Map<string, string>();
+  /** Adopted spools being let go of (their deliveries in flight finishing). */
+  private readonly lettingGo = new Set<Promise<void>>();
+  /** Logged once: our node id's registry row was taken by another replica. */
+  private idTaken = false;
   private timer: NodeJS.Timeout | null = null;
   private round: Promise<void> | null = null;
   private stopped = false;
@@ -134,19 +141,20 @@ export class SpoolLeases {
     if (this.timer) clearTimeout(this.timer);
     await this.round;
     await Promise.all([...this.adopted.values()].map((a) => this.letGo(a, 'stopping', true)));
+    await Promise.all([...this.lettingGo]);
     await this.unregister();
   }
 
   /** Messages queued on the adopted spools (the replica's own queue counts separately). */
   adoptedSize(): number {
     let n = 0;
-    for (const a of this.adopted.values()) n += a.queue.size();
+    for (const a of this.adopted.values()) n += a.queue?.size() ?? 0;
     return n;
   }
 
   /** The adopted spools' rows for sluice_queue_depth, beside the replica's own. */
   adoptedDepth(): DepthRow[] {
-    return [...this.adopted.values()].flatMap((a) => a.queue.depth());
+    return [...this.adopted.values()].flatMap((a) => a.queue?.depth() ?? []);
   }
 
   private async connect(): Promise<void> {
@@ -223,7 +231,8 @@ export class SpoolLeases {
         const ok = await renewLease(this.o.pool, a.spoolId, a.epoch, this.holder);
         if (ok === null) {
           const now = await readLease(this.o.pool, a.spoolId, this.o.ttlMs);
-          await this.letGo(a, `its lease went to ${lostTo(now?.row ?? null)}`);
+          // Not awaited: deliveries in flight may take minutes, and the other leases must be renewed meanwhile.
+          this.track(this.letGo(a, `its lease went to ${lostTo(now?.row ?? null)}`));
         }
       }
       const leases = this.leases();
@@ -238,8 +247,11 @@ export class SpoolLeases {
         if (![...this.adopted.values()].some((a) => a.path === dir)) await this.tryAdopt(dir);
       }
     } catch (err) {
-      if (isSluice(err) && err.code === 'E_NODE_ID_IN_USE') this.o.log.error({ stage: 'cluster', code: err.code, err: err.message }, 'node id taken by another replica');
-      else this.down(err);
+      if (!isSluice(err) || err.code !== 'E_NODE_ID_IN_USE') this.down(err);
+      else if (!this.idTaken) {
+        this.idTaken = true;
+        this.o.log.error({ stage: 'cluster', code: err.code, err: err.message }, 'node id taken by another replica; this replica keeps serving but is not in the registry');
+      }
     }
   }
 
@@ -294,22 +306,31 @@ export class SpoolLeases {
       await spool.close();
       return this.note(dir, 'another replica adopted it first');
     }
-    try {
+    this.adoptNotes.delete(dir);
+    noteAdoption();
+    const entry: Adopted = { spoolId, path: dir, epoch: row.epoch, spool, queue: null, starting: Promise.resolve() };
+    this.adopted.set(spoolId, entry);
+    // Recovery of a large spool takes a while: it runs beside the rounds, which keep renewing.
+    entry.starting = (async () => {
       await this.held(row, dir);
-      const queue = await this.o.adopt(spool);
-      this.adopted.set(spoolId, { spoolId, path: dir, epoch: row.epoch, spool, queue });
-      this.adoptNotes.delete(dir);
-      noteAdoption();
-      this.o.log.warn({ stage: 'cluster', spool: dir, spoolId, from: from.ownerNode, epoch: row.epoch, queued: queue.size() }, `adopted the spool of ${from.ownerNode}: delivering its queue`);
-    } catch (err) {
+      entry.queue = await this.o.adopt(spool);
+      this.o.log.warn({ stage: 'cluster', spool: dir, spoolId, from: from.ownerNode, epoch: row.epoch, queued: entry.queue.size() }, `adopted the spool of ${from.ownerNode}: delivering its queue`);
+    })().catch(async (err: unknown) => {
+      this.adopted.delete(spoolId);
       await spool.close();
       this.o.log.error({ stage: 'cluster', spool: dir, spoolId, err: (err as Error).message }, 'could not deliver an adopted spool; its lease is left to expire');
-    }
+    });
+  }
+
+  private track(p: Promise<void>): void {
+    this.lettingGo.add(p);
+    void p.finally(() => this.lettingGo.delete(p));
   }
 
   private async letGo(a: Adopted, why: string, expire = false): Promise<void> {
     this.adopted.delete(a.spoolId);
-    await a.queue.stop();
+    await a.starting;
+    await a.queue?.stop();
     await a.spool.close();
     // A clean stop lets the next replica (or the spool's home) take it at once, not a TTL later.
     if (expire) await expireLease(this.o.pool, a.spoolId, a.epoch, this.holder).catch(() => undefined);

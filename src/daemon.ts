@@ -23,6 +23,8 @@ import { LiveReload, type ReloadOutcome } from './live-reload.js';
 import { liveConnectorState, type LiveConnectorState } from './delivery/live-state.js';
 import { startCluster } from './cluster/cluster.js';
 import { openConfigSource } from './cluster/config-source.js';
+import { spoolLeases } from './cluster/lease-daemon.js';
+import type { SluiceError } from './domain/errors.js';
 /** How long a stop waits for deliveries in flight before it cuts them (they are deferred, not lost). */
 const STOP_GRACE_MS = 10_000;
 
@@ -31,6 +33,8 @@ export interface Daemon {
   reload(): Promise<ReloadOutcome>;
   stop(): Promise<void>;
   readonly addresses: { host: string; port: number }[];
+  /** Resolves if the daemon stopped itself: its spool was adopted by another replica (E_SPOOL_ADOPTED). */
+  readonly fenced: Promise<SluiceError>;
 }
 
 export interface DaemonOptions {
@@ -69,18 +73,38 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
   let resolver = makeResolver(model);
   const getModel = () => model;
   const spool = new FileSpool(model.spool.dir, log);
-  await closingSource(spool.open()); // the lock: a second daemon on this spool stops here (E_SPOOL_LOCKED)
   // Null unless cluster.enabled; an unreachable engine does not stop the start (it degrades).
-  const cluster = await startCluster(model, log).catch(async (err: unknown) => {
-    await source.close();
-    await spool.close();
-    throw err;
-  });
-  status.spoolLocked = true;
-  status.config = { source: model.source, loadedAt: Date.now() };
+  const cluster = await closingSource(startCluster(model, log));
   const pools = new Pools(() => model.server.hostname, log, () => model.delivery.timeouts, cluster?.slots ?? null);
   const deliverer = new Deliverer(pools, getModel, () => resolver, log, cluster?.hostMarks ?? null);
   const queue = new QueueManager(spool, deliverer, getModel, log);
+  // Spool ownership (cluster.postgres): the node id and the lease come before the lock (a spool
+  // adopted by another replica is refused by name, not as "locked"), the lease before recovery.
+  let fence: (err: SluiceError) => void = () => undefined;
+  const fenced = new Promise<SluiceError>((resolve) => (fence = resolve));
+  // Fenced: another replica holds a newer epoch of this spool; delivering on would send twice.
+  const lost = (err: SluiceError) => {
+    void queue.stop();
+    void stop().finally(() => fence(err));
+  };
+  const leases = cluster?.pg ? spoolLeases(cluster.pg, model, log, { deliverer, getModel, pools, queue, onLost: (err) => lost(err) }) : null;
+  try {
+    await leases?.precheck();
+    await spool.open(); // the lock: a second daemon on this spool stops here (E_SPOOL_LOCKED)
+    try {
+      await leases?.claimHome();
+    } catch (err) {
+      await spool.close();
+      throw err;
+    }
+  } catch (err) {
+    await leases?.stop(); // its registry row: a failed start must not hold the node id
+    await cluster?.stop();
+    await source.close();
+    throw err;
+  }
+  status.spoolLocked = true;
+  status.config = { source: model.source, loadedAt: Date.now() };
   const pipeline = new Pipeline({ getModel, log, ...(opts.filterFactories ? { factories: opts.filterFactories } : {}) });
   const listener = new Listener({ getModel, spool, log, onQueued: (r) => queue.enqueue(r), pipeline, inboundCounts: cluster?.inboundCounts ?? null });
   const quarantine = new Quarantine({
@@ -109,7 +133,7 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
     reload: () => reloader.reload(),
     connectors: async (): Promise<LiveConnectorState> => liveConnectorState(pools, deliverer),
   });
-  const sinks = await startSinks(getModel, log, () => queue.depth());
+  const sinks = await startSinks(getModel, log, () => [...queue.depth(), ...(leases?.adoptedDepth() ?? [])]);
   const admin = new AdminServer({ ...model.admin.listen, token: model.admin.token, spoolDir: () => model.spool.dir, traceEnabled: () => model.trace.enabled, log });
   let addresses: { host: string; port: number }[];
   try {
@@ -127,6 +151,7 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
     await admin.stop();
     await sinks.stop();
     await queue.stop();
+    await leases?.stop();
     await control.close();
     pools.closeAll();
     await cluster?.stop();
@@ -136,6 +161,7 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
     throw err;
   }
   queue.start();
+  leases?.start();
   quarantine.start(opts.quarantineSweepMs);
   status.listening = true;
   log.info({ stage: 'start', config: model.source, listen: addresses, spool: model.spool.dir }, 'sluice started');
@@ -143,7 +169,9 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
   await source.applied(model);
   source.watch(() => void reloader.reload());
 
-  const stop = async () => {
+  let stopping: Promise<void> | null = null;
+  const stop = () => (stopping ??= stopOnce());
+  async function stopOnce(): Promise<void> {
     reloader.close();
     status.draining = true;
     const drainMs = model.server.drainTimeoutMs;
@@ -152,7 +180,7 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
     status.listening = false;
     log.info({ stage: 'stop', finished: drained.finished, cut: drained.cut }, drained.finished ? 'every session finished' : 'drain timeout: sessions left were closed with 421 4.3.2');
     // Deliveries in flight record their state; one stuck on a silent peer is cut after a grace.
-    const draining = queue.stop();
+    const draining = Promise.all([queue.stop(), leases?.stop()]);
     let grace: NodeJS.Timeout | undefined;
     const late = await Promise.race([draining.then(() => false), new Promise<boolean>((r) => (grace = setTimeout(() => r(true), STOP_GRACE_MS)))]);
     clearTimeout(grace);
@@ -171,11 +199,12 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
     await spool.close();
     status.spoolLocked = false;
     log.info({ stage: 'stop' }, 'stopped; spool kept');
-  };
+  }
   return {
     model: getModel,
     reload: () => reloader.reload(),
     stop,
+    fenced,
     // Live: a reload may have opened or retired listen addresses.
     get addresses() {
       return listener.addresses();

@@ -56,6 +56,10 @@ Commands:
          | --details QUEUE_ID
                                   message trace: one row per message and recipient, or
                                   every event of one message (\`sluice trace --help\`)
+  cluster status [--json] | release-spool (--spool DIR | --spool-id ID)
+                                  replicas of a cluster (alive or dead, heartbeat, queue depth,
+                                  connections, spool leases), and handing an adopted spool back
+                                  to its replica; reads PostgreSQL (\`sluice cluster --help\`)
   import-eop --inbound FILE --outbound FILE [--accepted-domains FILE]
          [--connection-filter FILE] [--transport-rules FILE] [-o FILE]
                                   write a commented Sluice config from an EOP tenant's
@@ -82,6 +86,7 @@ export async function main(argv: string[]): Promise<number> {
   if (command === 'trace') return (await import('./trace.js')).runTrace(rest);
   if (command === 'validate') return (await import('./validate.js')).runValidate(rest);
   if (command === 'config') return (await import('./config.js')).runConfig(rest);
+  if (command === 'cluster') return (await import('./cluster.js')).runCluster(rest);
   if (command === 'import-eop') return (await import('./import-eop.js')).runImportEop(rest);
   let values;
   try {

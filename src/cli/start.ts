@@ -32,5 +32,11 @@ export async function runStart(args: { config: string }): Promise<number> {
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
+    // The daemon already stopped itself (its spool went to another replica): exit 1, named.
+    void daemon.fenced.then((err) => {
+      stopping = true;
+      process.stderr.write(`sluice: stopped: ${err.message} (${err.code})\n`);
+      resolve(1);
+    });
   });
 }

@@ -5,6 +5,8 @@ export type ErrorCode =
   | 'E_SPOOL_WRITE'
   | 'E_SPOOL_CORRUPT'
   | 'E_SPOOL_LOCKED'
+  | 'E_SPOOL_ADOPTED'
+  | 'E_NODE_ID_IN_USE'
   | 'E_SPOOL_IO'
   | 'E_TLS_CERT_MISSING'
   | 'E_TLS_CERT_INVALID'

@@ -39,7 +39,7 @@ export function processStartTicks(pid: number): number | null {
   }
 }
 
-function bootId(): string | null {
+export function bootId(): string | null {
   try {
     return readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim();
   } catch {

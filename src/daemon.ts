@@ -100,7 +100,7 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
     reload: () => reloader.reload(),
     connectors: async (): Promise<LiveConnectorState> => liveConnectorState(pools, deliverer),
   });
-  const sinks = await startSinks(getModel, log, () => queue.depth());
+  const sinks = await startSinks(getModel, log, () => queue.depth(), cluster);
   const admin = new AdminServer({ ...model.admin.listen, token: model.admin.token, spoolDir: () => model.spool.dir, traceEnabled: () => model.trace.enabled, log });
   let addresses: { host: string; port: number }[];
   try {

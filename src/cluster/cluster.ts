@@ -10,11 +10,14 @@ import type { Model } from '../domain/model.js';
 import type { Logger } from '../observe/log.js';
 import type pg from 'pg';
 import { openPg } from './pg.js';
+import { EngineState } from './engine-state.js';
 
 export interface Cluster {
   readonly nodeId: string;
   /** The shared database, when cluster.postgres.url is set. */
   readonly pg: pg.Pool | null;
+  /** PostgreSQL as this replica sees it (null without cluster.postgres.url): the trace outbox and the quarantine report to it. */
+  readonly pgState: EngineState | null;
   /** Engine states that make this replica degraded (still serving): named in /readyz detail. */
   degraded(): string[];
   stop(): Promise<void>;
@@ -28,6 +31,7 @@ export async function startCluster(model: Model, log: Logger): Promise<Cluster |
   return {
     nodeId: c.nodeId,
     pg: pool,
+    pgState: pool ? new EngineState('postgres', log, 'trace events wait in the local outbox, quarantined mail stays in the local spool') : null,
     degraded: () => [],
     async stop() {
       await pool?.end().catch(() => undefined);

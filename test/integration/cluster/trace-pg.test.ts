@@ -1,0 +1,148 @@
+// The shared message trace over real engines: two Sluice replicas (child processes, own spools)
+// share one throw-away PostgreSQL and one recording smart host. `sluice trace` on replica A sees
+// replica B's mail; with PostgreSQL stopped under bounded traffic SMTP keeps answering 250 and
+// delivering, the outbox holds the events (named in /readyz), and after the restart it drains with
+// every event stored exactly once (rows counted per queue id against what the host received).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { makeCertSet, type CertSet } from '../../helpers/certs.js';
+import { startSmartHost, type SmartHost } from '../../helpers/smart-host.js';
+import { runCli, startSluice, type SluiceProcess } from '../../helpers/sluice.js';
+import { message, send } from '../../helpers/clients.js';
+import { adminGet } from '../../helpers/admin-http.js';
+import { startPostgres, type PostgresServer } from '../../helpers/postgres.js';
+
+const POLL_MS = 100;
+const WAIT_MS = 20_000;
+const OUTAGE_MESSAGES = 20;
+/** A 250 while the database is down must come as fast as without it (connect timeout is 2 s). */
+const MAX_SEND_MS = 1_500;
+
+let certs: CertSet;
+let postgres: PostgresServer;
+let host: SmartHost;
+let a: SluiceProcess;
+let b: SluiceProcess;
+
+const replica = (nodeId: string) =>
+  startSluice({
+    certs,
+    patch: {
+      cluster: { enabled: true, nodeId, postgres: { url: postgres.url } },
+      outboundConnectors: [{ name: 'To on-prem', connectorType: 'OnPremises', allAcceptedDomains: true, smartHosts: [`127.0.0.1:${host.port}`] }],
+    },
+  });
+
+before(async () => {
+  certs = await makeCertSet();
+  [postgres, host] = await Promise.all([startPostgres(), startSmartHost()]);
+  a = await replica('node-a');
+  b = await replica('node-b');
+});
+
+after(async () => {
+  await Promise.all([a?.stop(), b?.stop()]);
+  await host?.close();
+  await postgres?.destroy();
+});
+
+const sendVia = (r: SluiceProcess, subject: string, to = 'user@contoso.com') =>
+  send({ port: r.port, from: 'sender@fabrikam.com', to: [to], raw: message({ from: 'sender@fabrikam.com', to, subject }), ignoreTLS: true });
+
+interface Row {
+  subject: string | null;
+  status: string;
+  queueId: string | null;
+  recipient: string;
+}
+
+async function traceOn(r: SluiceProcess, args: string[]): Promise<Row[]> {
+  const out = await runCli(['trace', '--config', r.configPath, '--json', ...args]);
+  assert.equal(out.code, 0, out.stderr);
+  return out.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Row);
+}
+
+async function until<T>(what: string, probe: () => Promise<T | null>, timeoutMs = WAIT_MS): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== null) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+}
+
+const subjectOf = (raw: Buffer) => /^Subject: (.*)$/m.exec(raw.toString('latin1'))?.[1]?.trim();
+
+async function db<T extends pg.QueryResultRow>(sql: string, args: unknown[] = []): Promise<T[]> {
+  const c = new pg.Client({ connectionString: postgres.url });
+  await c.connect();
+  try {
+    return (await c.query<T>(sql, args)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+test('sluice trace on replica A shows the message that went through replica B, with its node id stored', async () => {
+  await sendVia(a, 'via-a', 'alice@contoso.com');
+  await sendVia(b, 'via-b', 'bob@contoso.com');
+  const row = await until('B\'s message Delivered in A\'s trace', async () => {
+    const rows = await traceOn(a, ['--recipient', 'bob@contoso.com']);
+    return rows.find((x) => x.subject === 'via-b' && x.status === 'Delivered') ?? null;
+  });
+  assert.ok(row.queueId);
+  const both = await traceOn(b, ['--sender', 'sender@fabrikam.com']);
+  assert.deepEqual(new Set(both.map((x) => x.subject)), new Set(['via-a', 'via-b']));
+  const nodes = await db<{ node_id: string }>('SELECT DISTINCT node_id FROM trace_events WHERE queue_id = $1', [row.queueId]);
+  assert.deepEqual(nodes.map((n) => n.node_id), ['node-b']);
+  const details = await runCli(['trace', '--config', a.configPath, '--details', row.queueId!]);
+  assert.equal(details.code, 0, details.stderr);
+  assert.match(details.stdout, /bob@contoso\.com: Delivered/);
+});
+
+test('PostgreSQL stopped under traffic: 250 and delivery go on, the outbox drains after the restart, every event once', async () => {
+  const before = host.messages.length;
+  await postgres.stop();
+  const subjects: string[] = [];
+  for (let i = 0; i < OUTAGE_MESSAGES; i++) {
+    const subject = `outage-${i}`;
+    const started = Date.now();
+    const r = await sendVia(i % 2 ? b : a, subject, `rcpt${i}@contoso.com`);
+    assert.match(r.response, /^250 /);
+    assert.ok(Date.now() - started < MAX_SEND_MS, `send ${i} took ${Date.now() - started} ms while PostgreSQL was down`);
+    subjects.push(subject);
+  }
+  const delivered = await host.waitFor(before + OUTAGE_MESSAGES, WAIT_MS);
+  assert.equal(delivered.filter((m) => subjects.includes(subjectOf(m.raw) ?? '')).length, OUTAGE_MESSAGES);
+  for (const r of [a, b]) {
+    const ready = await until(`${r.port}: readyz names the outbox`, async () => {
+      const res = await adminGet(r.adminPort!, '/readyz');
+      return /outbox: [1-9]\d* events pending/.test(res.body) ? res : null;
+    });
+    assert.equal(ready.status, 200);
+  }
+  await postgres.start();
+  // Each outage message: one RECEIVE and one DELIVER row, no more, once the outboxes drained.
+  const counts = await until('the outboxes drained', async () => {
+    const rows = await db<{ subject: string; queue_id: string; kind: string; n: string }>(
+      `SELECT r.subject, e.queue_id, e.kind, count(*) AS n FROM trace_events e
+       JOIN (SELECT DISTINCT queue_id, subject FROM trace_events WHERE kind = 'RECEIVE' AND subject LIKE 'outage-%') r ON r.queue_id = e.queue_id
+       GROUP BY 1, 2, 3`,
+    ).catch(() => []);
+    const delivers = rows.filter((x) => x.kind === 'DELIVER');
+    return delivers.length === OUTAGE_MESSAGES ? rows : null;
+  });
+  const bySubject = new Map<string, Record<string, number>>();
+  for (const r of counts) bySubject.set(r.subject, { ...bySubject.get(r.subject), [r.kind]: Number(r.n) });
+  assert.equal(bySubject.size, OUTAGE_MESSAGES);
+  for (const s of subjects) assert.deepEqual(bySubject.get(s), { RECEIVE: 1, DELIVER: 1 }, s);
+  for (const r of [a, b]) {
+    await until(`${r.port}: readyz no longer degraded`, async () => {
+      const res = await adminGet(r.adminPort!, '/readyz');
+      return res.body.includes('outbox') ? null : res;
+    });
+    assert.equal(r.logs.filter((l) => l.msg === 'postgres unreachable: trace events wait in the local outbox, quarantined mail stays in the local spool').length, 1);
+  }
+});

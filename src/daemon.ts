@@ -23,6 +23,7 @@ import { AdminServer } from './admin/server.js';
 import { LiveReload, type ReloadOutcome } from './live-reload.js';
 import { liveConnectorState, type LiveConnectorState } from './delivery/live-state.js';
 import { startCluster } from './cluster/cluster.js';
+import { PgQuarantine } from './cluster/pg-quarantine.js';
 /** How long a stop waits for deliveries in flight before it cuts them (they are deferred, not lost). */
 const STOP_GRACE_MS = 10_000;
 
@@ -80,6 +81,7 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
     log,
     routeOf: (address) => routeOf(model, address),
     enqueue: (r) => queue.enqueue(r),
+    shared: cluster?.pg ? new PgQuarantine({ pool: cluster.pg, nodeId: cluster.nodeId, state: cluster.pgState }) : null,
     ...(opts.quarantineClock ? { now: opts.quarantineClock } : {}),
   });
   const started = model;

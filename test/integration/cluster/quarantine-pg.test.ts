@@ -86,9 +86,7 @@ async function heldOnA(subject: string): Promise<Entry> {
 }
 
 test('held on A, listed, shown and released from B: delivered once; a second release says already released', async () => {
-  const t0 = Date.now();
   const e = await heldOnA('holdme first');
-  console.log('listed after', Date.now() - t0);
   assert.equal(e.type, 'TransportRule');
   await until('A\'s local quarantine empty', async () => (heldLocally(a).length === 0 ? true : null));
   const shown = await quarantine(b, 'show', e.id);

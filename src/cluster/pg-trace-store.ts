@@ -124,52 +124,19 @@ ORDER BY m_t DESC, queue_id, session_id, time, node_id, ord, seq`;
   return { sql, args: [...args, q.limit ?? DEFAULT_LIMIT] };
 }
 
-interface DbRow {
-  time: string;
-  kind: TraceRow['kind'];
-  queue_id: string | null;
-  session_id: string | null;
-  message_id: string | null;
-  sender: string;
-  recipient: string;
-  subject: string | null;
-  size: string | null;
-  client_ip: string | null;
-  inbound: string | null;
-  outbound: string | null;
-  rule: string | null;
-  remote_host: string | null;
-  remote_ip: string | null;
-  reply: string | null;
-  reason: string | null;
-  extra: TraceRow['extra'];
-  node_id: string;
-}
-
 /** A stored row; `nodeId` names the replica that wrote it. */
 export type PgTraceRow = TraceRow & { nodeId: string };
 
-const fromDb = (r: DbRow): PgTraceRow => ({
-  time: Number(r.time),
-  kind: r.kind,
-  queueId: r.queue_id,
-  sessionId: r.session_id,
-  messageId: r.message_id,
-  sender: r.sender,
-  recipient: r.recipient,
-  subject: r.subject,
-  size: r.size === null ? null : Number(r.size),
-  clientIp: r.client_ip,
-  inbound: r.inbound,
-  outbound: r.outbound,
-  rule: r.rule,
-  remoteHost: r.remote_host,
-  remoteIp: r.remote_ip,
-  reply: r.reply,
-  reason: r.reason,
-  extra: r.extra,
-  nodeId: r.node_id,
-});
+const camel = (col: string) => col.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+const OUTPUT_COLUMNS = COLUMNS.split(', ').map((c) => [c, camel(c)] as const);
+
+/** pg returns bigint as text and jsonb parsed; the query's ordering columns are left out. */
+export function fromDb(r: Record<string, unknown>): PgTraceRow {
+  const out = Object.fromEntries(OUTPUT_COLUMNS.map(([c, k]) => [k, r[c] ?? null])) as unknown as PgTraceRow;
+  out.time = Number(r.time);
+  out.size = r.size === null || r.size === undefined ? null : Number(r.size);
+  return out;
+}
 
 export interface PgTraceStoreOptions {
   pool: pg.Pool;
@@ -223,12 +190,12 @@ export class PgTraceStore implements TraceStore {
   async query(q: TraceQuery): Promise<PgTraceRow[]> {
     await this.ready();
     const { sql, args } = traceQuerySql(q);
-    return (await this.o.pool.query<DbRow>(sql, args)).rows.map(fromDb);
+    return (await this.o.pool.query(sql, args)).rows.map(fromDb);
   }
 
   async details(queueId: string): Promise<PgTraceRow[]> {
     await this.ready();
-    const r = await this.o.pool.query<DbRow>(`SELECT ${COLUMNS} FROM trace_events WHERE queue_id = $1 ORDER BY time, node_id, ord, seq`, [queueId]);
+    const r = await this.o.pool.query(`SELECT ${COLUMNS} FROM trace_events WHERE queue_id = $1 ORDER BY time, node_id, ord, seq`, [queueId]);
     return r.rows.map(fromDb);
   }
 

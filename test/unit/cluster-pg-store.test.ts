@@ -128,3 +128,17 @@ describe('quarantine body chunks', () => {
   ];
   for (const c of cases) test(c.name, async () => assert.deepEqual(await sizes(c.parts, c.size), c.expected));
 });
+
+describe('trace rows from PostgreSQL', () => {
+  test('bigint columns become numbers, columns camel-cased, ordering columns left out', async () => {
+    const { fromDb } = await import('../../src/cluster/pg-trace-store.js');
+    const row = fromDb({ time: '1796135137426', kind: 'DELIVER', queue_id: 'Q1', session_id: null, message_id: 'm@x', sender: 's@x', recipient: 'r@x', subject: null, size: '165', client_ip: null, inbound: null, outbound: 'To on-prem', rule: null, remote_host: 'h', remote_ip: '127.0.0.1', reply: '250 OK', reason: null, extra: { detail: { a: 1 } }, node_id: 'node-b', m_t: '1', ord: '3', seq: 0 });
+    assert.equal(row.time, 1796135137426);
+    assert.equal(row.size, 165);
+    assert.equal(row.queueId, 'Q1');
+    assert.equal(row.remoteIp, '127.0.0.1');
+    assert.equal(row.nodeId, 'node-b');
+    assert.deepEqual(row.extra, { detail: { a: 1 } });
+    assert.equal('ord' in row || 'm_t' in row || 'seq' in row, false);
+  });
+});

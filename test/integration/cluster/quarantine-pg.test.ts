@@ -8,46 +8,21 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { makeCertSet, type CertSet } from '../../helpers/certs.js';
-import { startSmartHost, type SmartHost } from '../../helpers/smart-host.js';
-import { runCli, startSluice, type SluiceProcess } from '../../helpers/sluice.js';
-import { message, send } from '../../helpers/clients.js';
-import { startPostgres, type PostgresServer } from '../../helpers/postgres.js';
+import { runCli, type SluiceProcess } from '../../helpers/sluice.js';
+import { sendVia, startTwoReplicas, subjectOf, until, type TwoReplicas } from '../../helpers/cluster-replicas.js';
 
-const POLL_MS = 100;
-const WAIT_MS = 15_000;
-
-let certs: CertSet;
-let postgres: PostgresServer;
-let host: SmartHost;
+let cluster: TwoReplicas;
 let a: SluiceProcess;
 let b: SluiceProcess;
 
-const replica = (nodeId: string) =>
-  startSluice({
-    certs,
-    patch: {
-      cluster: { enabled: true, nodeId, postgres: { url: postgres.url } },
-      transportRules: [{ name: 'Hold', subjectContainsWords: ['holdme'], quarantine: true }],
-      outboundConnectors: [{ name: 'To on-prem', connectorType: 'OnPremises', allAcceptedDomains: true, smartHosts: [`127.0.0.1:${host.port}`] }],
-    },
-  });
-
 before(async () => {
-  certs = await makeCertSet();
-  [postgres, host] = await Promise.all([startPostgres(), startSmartHost()]);
-  a = await replica('node-a');
-  b = await replica('node-b');
+  cluster = await startTwoReplicas({ transportRules: [{ name: 'Hold', subjectContainsWords: ['holdme'], quarantine: true }] });
+  ({ a, b } = cluster);
 });
 
 after(async () => {
-  await Promise.all([a?.stop(), b?.stop()]);
-  await host?.close();
-  await postgres?.destroy();
+  await cluster?.stop();
 });
-
-const sendVia = (r: SluiceProcess, subject: string) =>
-  send({ port: r.port, from: 'sender@fabrikam.com', to: ['user@contoso.com'], raw: message({ from: 'sender@fabrikam.com', to: 'user@contoso.com', subject }), ignoreTLS: true });
 
 const quarantine = (r: SluiceProcess, ...args: string[]) => runCli(['quarantine', ...args, '--config', r.configPath]);
 
@@ -62,18 +37,7 @@ async function listed(r: SluiceProcess): Promise<Entry[]> {
   return out.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Entry);
 }
 
-async function until<T>(what: string, probe: () => Promise<T | null>, timeoutMs = WAIT_MS): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== null) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, POLL_MS));
-  }
-}
-
-const subjectOf = (raw: Buffer) => /^Subject: (.*)$/m.exec(raw.toString('latin1'))?.[1]?.trim();
-const arrived = (subject: string) => host.messages.filter((m) => subjectOf(m.raw) === subject).length;
+const arrived = (subject: string) => cluster.host.messages.filter((m) => subjectOf(m.raw) === subject).length;
 const heldLocally = (r: SluiceProcess) => {
   const dir = path.join(r.dir, 'spool', 'held');
   return existsSync(dir) ? readdirSync(dir).filter((f) => !f.startsWith('.')) : [];
@@ -119,7 +83,7 @@ test('two replicas releasing the same message at once: one wins, the host gets i
 });
 
 test('quarantined while PostgreSQL is down: kept in A\'s spool, copied up when it returns, then released from B', async () => {
-  await postgres.stop();
+  await cluster.postgres.stop();
   try {
     assert.match((await sendVia(a, 'holdme outage')).response, /^250 /);
     await until('held locally on A', async () => (heldLocally(a).length > 0 ? true : null));
@@ -127,7 +91,7 @@ test('quarantined while PostgreSQL is down: kept in A\'s spool, copied up when i
     assert.equal(local.code, 1, 'the list says the shared part is unreachable');
     assert.ok(local.stdout.includes('holdme outage'), 'the local held message is still listed');
   } finally {
-    await postgres.start();
+    await cluster.postgres.start();
   }
   const e = await until('the outage message listed on B', async () => (await listed(b)).find((x) => x.subject === 'holdme outage') ?? null, 20_000);
   assert.deepEqual(heldLocally(a), []);

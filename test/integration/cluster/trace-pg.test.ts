@@ -6,49 +6,26 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { makeCertSet, type CertSet } from '../../helpers/certs.js';
-import { startSmartHost, type SmartHost } from '../../helpers/smart-host.js';
-import { runCli, startSluice, type SluiceProcess } from '../../helpers/sluice.js';
-import { message, send } from '../../helpers/clients.js';
+import { runCli, type SluiceProcess } from '../../helpers/sluice.js';
 import { adminGet } from '../../helpers/admin-http.js';
-import { startPostgres, type PostgresServer } from '../../helpers/postgres.js';
+import { CLUSTER_WAIT_MS, sendVia, startTwoReplicas, subjectOf, until, type TwoReplicas } from '../../helpers/cluster-replicas.js';
 
-const POLL_MS = 100;
-const WAIT_MS = 20_000;
 const OUTAGE_MESSAGES = 20;
 /** A 250 while the database is down must come as fast as without it (connect timeout is 2 s). */
 const MAX_SEND_MS = 1_500;
 
-let certs: CertSet;
-let postgres: PostgresServer;
-let host: SmartHost;
+let cluster: TwoReplicas;
 let a: SluiceProcess;
 let b: SluiceProcess;
 
-const replica = (nodeId: string) =>
-  startSluice({
-    certs,
-    patch: {
-      cluster: { enabled: true, nodeId, postgres: { url: postgres.url } },
-      outboundConnectors: [{ name: 'To on-prem', connectorType: 'OnPremises', allAcceptedDomains: true, smartHosts: [`127.0.0.1:${host.port}`] }],
-    },
-  });
-
 before(async () => {
-  certs = await makeCertSet();
-  [postgres, host] = await Promise.all([startPostgres(), startSmartHost()]);
-  a = await replica('node-a');
-  b = await replica('node-b');
+  cluster = await startTwoReplicas();
+  ({ a, b } = cluster);
 });
 
 after(async () => {
-  await Promise.all([a?.stop(), b?.stop()]);
-  await host?.close();
-  await postgres?.destroy();
+  await cluster?.stop();
 });
-
-const sendVia = (r: SluiceProcess, subject: string, to = 'user@contoso.com') =>
-  send({ port: r.port, from: 'sender@fabrikam.com', to: [to], raw: message({ from: 'sender@fabrikam.com', to, subject }), ignoreTLS: true });
 
 interface Row {
   subject: string | null;
@@ -63,20 +40,8 @@ async function traceOn(r: SluiceProcess, args: string[]): Promise<Row[]> {
   return out.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Row);
 }
 
-async function until<T>(what: string, probe: () => Promise<T | null>, timeoutMs = WAIT_MS): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== null) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, POLL_MS));
-  }
-}
-
-const subjectOf = (raw: Buffer) => /^Subject: (.*)$/m.exec(raw.toString('latin1'))?.[1]?.trim();
-
 async function db<T extends pg.QueryResultRow>(sql: string, args: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ connectionString: postgres.url });
+  const c = new pg.Client({ connectionString: cluster.postgres.url });
   await c.connect();
   try {
     return (await c.query<T>(sql, args)).rows;
@@ -103,8 +68,8 @@ test('sluice trace on replica A shows the message that went through replica B, w
 });
 
 test('PostgreSQL stopped under traffic: 250 and delivery go on, the outbox drains after the restart, every event once', async () => {
-  const before = host.messages.length;
-  await postgres.stop();
+  const before = cluster.host.messages.length;
+  await cluster.postgres.stop();
   const subjects: string[] = [];
   for (let i = 0; i < OUTAGE_MESSAGES; i++) {
     const subject = `outage-${i}`;
@@ -114,7 +79,7 @@ test('PostgreSQL stopped under traffic: 250 and delivery go on, the outbox drain
     assert.ok(Date.now() - started < MAX_SEND_MS, `send ${i} took ${Date.now() - started} ms while PostgreSQL was down`);
     subjects.push(subject);
   }
-  const delivered = await host.waitFor(before + OUTAGE_MESSAGES, WAIT_MS);
+  const delivered = await cluster.host.waitFor(before + OUTAGE_MESSAGES, CLUSTER_WAIT_MS);
   assert.equal(delivered.filter((m) => subjects.includes(subjectOf(m.raw) ?? '')).length, OUTAGE_MESSAGES);
   for (const r of [a, b]) {
     const ready = await until(`${r.port}: readyz names the outbox`, async () => {
@@ -123,7 +88,7 @@ test('PostgreSQL stopped under traffic: 250 and delivery go on, the outbox drain
     });
     assert.equal(ready.status, 200);
   }
-  await postgres.start();
+  await cluster.postgres.start();
   // Each outage message: one RECEIVE and one DELIVER row, no more, once the outboxes drained.
   const counts = await until('the outboxes drained', async () => {
     const rows = await db<{ subject: string; queue_id: string; kind: string; n: string }>(

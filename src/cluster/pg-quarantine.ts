@@ -120,10 +120,13 @@ export class PgQuarantine {
    * Resolves with how many moved; stops at the first database error (the rest waits locally).
    */
   async upload(spool: Spool): Promise<number | SharedError> {
+    const held: SpoolRecord[] = [];
+    for await (const rec of spool.list('quarantine')) if (rec.quarantine) held.push(rec);
+    // Nothing held here: no round trip, so nothing to say about the database either.
+    if (!held.length) return 0;
     return this.guarded(async () => {
       let n = 0;
-      for await (const rec of spool.list('quarantine')) {
-        if (!rec.quarantine) continue;
+      for (const rec of held) {
         await this.uploadOne(spool, rec);
         await spool.removeQuarantined(rec.id);
         n++;
@@ -227,11 +230,12 @@ export class PgQuarantine {
             // The row stays (until its retention) to answer a second release; the body goes now.
             await c.query('DELETE FROM quarantine_chunks WHERE id = $1', [id]);
           }
-          await c.query('COMMIT');
         } catch (err) {
+          // Not committed, and now it cannot be: the copy goes, the message stays held.
           await d.spool.remove(queued.id).catch(() => undefined);
           throw err;
         }
+        await this.commitOrKeep(c, id, queued, d.spool);
         return { ok: true, held: row.record, queued, remaining };
       } catch (err) {
         await c.query('ROLLBACK').catch(() => undefined);
@@ -240,6 +244,27 @@ export class PgQuarantine {
         c.release();
       }
     });
+  }
+
+  /**
+   * A COMMIT that fails may still have happened (the answer was lost). The spool copy goes only
+   * when the row shows it did not; when that cannot be read either the copy stays queued: a
+   * possible second delivery is better than a lost message.
+   */
+  private async commitOrKeep(c: pg.PoolClient, id: string, queued: SpoolRecord, spool: Spool): Promise<void> {
+    try {
+      await c.query('COMMIT');
+      return;
+    } catch (err) {
+      const r = await this.o.pool.query<{ queued_as: string | null; recipients: string[] }>('SELECT queued_as, recipients FROM quarantine_messages WHERE id = $1', [id]).catch(() => null);
+      if (!r) return; // unknown: keep the copy (see above); the caller reports success
+      const row = r.rows[0];
+      const committed = row ? row.queued_as === queued.id || !queued.rcpts.some((q) => row.recipients.includes(q.address)) : false;
+      if (!committed) {
+        await spool.remove(queued.id).catch(() => undefined);
+        throw err;
+      }
+    }
   }
 
   async delete(id: string): Promise<{ ok: true; held: SpoolRecord } | SharedError> {
@@ -264,8 +289,10 @@ export const isSharedError = (v: unknown): v is SharedError => typeof v === 'obj
 
 /** pg's server errors carry a SQLSTATE; a lost or refused connection a Node errno or pg's own text. */
 function isDbError(err: unknown): boolean {
-  const e = err as { code?: unknown; message?: unknown } | null;
+  const e = err as { code?: unknown; message?: unknown; severity?: unknown; path?: unknown } | null;
   if (!e) return false;
-  if (typeof e.code === 'string' && (/^[0-9A-Z]{5}$/.test(e.code) || e.code.startsWith('E'))) return !String(e.code).startsWith('E_SPOOL');
-  return typeof e.message === 'string' && /connection|timeout|terminat|Connection terminated/i.test(e.message);
+  if (typeof e.severity === 'string') return true; // a server error (pg's DatabaseError)
+  // A socket errno (ECONNREFUSED, ENOENT for a missing unix socket), not a file's (those carry `path`).
+  if (typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)) return e.path === undefined;
+  return typeof e.message === 'string' && /connection|timeout|terminat/i.test(e.message);
 }

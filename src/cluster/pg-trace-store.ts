@@ -183,6 +183,11 @@ export class PgTraceStore implements TraceStore {
     return rows;
   }
 
+  /** One round trip: whether the database answers. */
+  async ping(): Promise<void> {
+    await this.o.pool.query('SELECT 1');
+  }
+
   async write(batch: readonly TimedEvent[]): Promise<void> {
     await this.insert(batch.map((event) => ({ ord: ++this.ord, eventId: randomUUID(), event })));
   }

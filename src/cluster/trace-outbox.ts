@@ -136,6 +136,9 @@ export class TraceOutbox {
           this.done.run(lastId);
           this.pending = Math.max(0, this.pending - rows.length);
           full = rows.length === DRAIN_BATCH;
+        } else if (!this.o.state.up) {
+          // Nothing to send: only a round trip may say the database is back (or there at start).
+          await this.o.store.ping();
         }
         this.o.state.markUp();
       } catch (err) {

@@ -26,6 +26,7 @@ export const TRACE_HELP = `Usage: sluice trace [--config FILE] [--sender ADDR] [
   --since defaults to 48h, as EOP's default view.
   --details lists every event of one message, delivery failures as
   [{LED=last error};{MSG=reason};{FQDN=remote host};{IP=remote IP};{LRT=last retry time}].
+  In cluster mode (cluster.postgres.url) it reads the shared trace: every replica's events.
 Exit 0 (also when nothing matched), 1 on error.
 `;
 

@@ -82,6 +82,17 @@ test('two replicas releasing the same message at once: one wins, the host gets i
   assert.equal(arrived('holdme race'), 1);
 });
 
+test('held on A, deleted from B: gone from every replica\'s list, never delivered', async () => {
+  const e = await heldOnA('holdme delete');
+  const del = await quarantine(b, 'delete', e.id);
+  assert.equal(del.code, 0, del.stderr);
+  assert.equal((await listed(a)).some((x) => x.id === e.id), false);
+  const rel = await quarantine(a, 'release', e.id);
+  assert.equal(rel.code, 1);
+  assert.match(rel.stderr, /no message/);
+  assert.equal(arrived('holdme delete'), 0);
+});
+
 test('quarantined while PostgreSQL is down: kept in A\'s spool, copied up when it returns, then released from B', async () => {
   await cluster.postgres.stop();
   try {

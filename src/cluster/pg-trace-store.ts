@@ -12,7 +12,7 @@ import { PARTITION_PREFIX, partitionDdl, partitionsAround, partitionsNeeded, par
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS trace_events (
   time bigint NOT NULL,
-  event_id uuid NOT NULL,
+  event_id text NOT NULL,
   seq integer NOT NULL,
   node_id text NOT NULL,
   ord bigint NOT NULL,
@@ -47,7 +47,7 @@ const COLUMNS =
   'time, kind, queue_id, session_id, message_id, sender, recipient, subject, size, client_ip, inbound, outbound, rule, remote_host, remote_ip, reply, reason, extra, node_id';
 /** The insert's columns and their array types, in unnest order. */
 const INSERT_COLUMNS: readonly (readonly [string, string])[] = [
-  ['time', 'bigint'], ['event_id', 'uuid'], ['seq', 'integer'], ['node_id', 'text'], ['ord', 'bigint'], ['kind', 'text'],
+  ['time', 'bigint'], ['event_id', 'text'], ['seq', 'integer'], ['node_id', 'text'], ['ord', 'bigint'], ['kind', 'text'],
   ['queue_id', 'text'], ['session_id', 'text'], ['message_id', 'text'], ['sender', 'text'], ['recipient', 'text'],
   ['subject', 'text'], ['size', 'bigint'], ['client_ip', 'text'], ['inbound', 'text'], ['outbound', 'text'], ['rule', 'text'],
   ['remote_host', 'text'], ['remote_ip', 'text'], ['reply', 'text'], ['reason', 'text'], ['extra', 'jsonb'],

@@ -3,8 +3,9 @@
 // on the network), and a drainer moves them to PostgreSQL in batches (pg-trace-store.ts). A
 // database outage only makes the outbox grow: SMTP is never blocked or slowed, one log line per
 // outage, "outbox: N events pending" in /readyz detail; when the database returns the outbox
-// drains. Each event gets an id when it enters the outbox, and the shared table ignores an id
-// it has, so a batch resent after a failure (or a crash between insert and delete) is written once.
+// drains. Each batch gets an id when it enters the outbox (an event's id is the batch id and its
+// place in it), and the shared table ignores an id it has, so a batch resent after a failure (or a
+// crash between the insert and the delete) is written once.
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { Logger } from '../observe/log.js';
@@ -18,8 +19,12 @@ export const OUTBOX_FILE = 'trace-outbox.sqlite';
 /** Events are written to the outbox when this many are buffered, or FLUSH_MS after the first. */
 const FLUSH_EVENTS = 1_000;
 const FLUSH_MS = 50;
-/** Events per INSERT into PostgreSQL. */
+/** Events per INSERT into PostgreSQL (at least one outbox batch, whatever its size). */
 export const DRAIN_BATCH = 500;
+/** Outbox batches read per drain, before cutting at DRAIN_BATCH events. */
+const DRAIN_ROWS = 64;
+/** An event's order key: its batch's row id times this, plus its place (FLUSH_EVENTS is far below). */
+const ORD_PER_BATCH = 65_536;
 const DRAIN_IDLE_MS = 200;
 /** After a failed drain: wait this long, doubling up to the max. */
 const RETRY_MIN_MS = 500;
@@ -27,16 +32,30 @@ const RETRY_MAX_MS = 5_000;
 const PRUNE_MAX_INTERVAL_MS = 3_600_000;
 const PRUNE_MIN_INTERVAL_MS = 1_000;
 
+/** One flush of the sink: a JSON array of events under one id. */
 export interface OutboxRow {
   id: number;
-  event_id: string;
+  batch_id: string;
+  n: number;
   body: string;
 }
 
-/** The entries of one drain: the outbox rows, oldest first, as the store takes them. */
-export function batchOf(rows: readonly OutboxRow[]): { entries: OutboxEntry[]; lastId: number } {
-  const entries = rows.map((r) => ({ ord: r.id, eventId: r.event_id, event: JSON.parse(r.body) as TimedEvent }));
-  return { entries, lastId: rows.length ? rows[rows.length - 1]!.id : 0 };
+/**
+ * The entries of one drain: whole outbox batches, oldest first, up to `maxEvents` events (the
+ * first batch always, however large), each event with its id and order key; `lastId` is the last
+ * row taken (the drain deletes up to it after the insert).
+ */
+export function batchOf(rows: readonly OutboxRow[], maxEvents = DRAIN_BATCH): { entries: OutboxEntry[]; lastId: number; rows: number } {
+  const entries: OutboxEntry[] = [];
+  let lastId = 0;
+  let taken = 0;
+  for (const r of rows) {
+    if (taken && entries.length + r.n > maxEvents) break;
+    (JSON.parse(r.body) as TimedEvent[]).forEach((event, i) => entries.push({ ord: r.id * ORD_PER_BATCH + i, eventId: `${r.batch_id}:${i}`, event }));
+    lastId = r.id;
+    taken++;
+  }
+  return { entries, lastId, rows: taken };
 }
 
 /** The next wait after a drain: at once while there is more, backed off after a failure. */
@@ -75,14 +94,13 @@ export class TraceOutbox {
     this.db.pragma('journal_mode = WAL');
     // As the embedded trace: consistent after a crash; the last batch may be lost, never a message.
     this.db.pragma('synchronous = NORMAL');
-    this.db.exec('CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, body TEXT NOT NULL)');
-    const insert = this.db.prepare<[string, string]>('INSERT INTO outbox (event_id, body) VALUES (?, ?)');
-    this.put = this.db.transaction((events: readonly TimedEvent[]) => {
-      for (const e of events) insert.run(randomUUID(), JSON.stringify(e));
-    });
-    this.take = this.db.prepare('SELECT id, event_id, body FROM outbox ORDER BY id LIMIT ?');
-    this.done = this.db.prepare('DELETE FROM outbox WHERE id <= ?');
-    this.pending = (this.db.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n;
+    // One row per flush (not per event): one insert and one JSON string per batch on this thread.
+    this.db.exec('CREATE TABLE IF NOT EXISTS outbox_batches (id INTEGER PRIMARY KEY AUTOINCREMENT, batch_id TEXT NOT NULL, n INTEGER NOT NULL, body TEXT NOT NULL)');
+    const insert = this.db.prepare<[string, number, string]>('INSERT INTO outbox_batches (batch_id, n, body) VALUES (?, ?, ?)');
+    this.put = (events) => void insert.run(randomUUID(), events.length, JSON.stringify(events));
+    this.take = this.db.prepare('SELECT id, batch_id, n, body FROM outbox_batches ORDER BY id LIMIT ?');
+    this.done = this.db.prepare('DELETE FROM outbox_batches WHERE id <= ?');
+    this.pending = (this.db.prepare('SELECT coalesce(sum(n), 0) AS n FROM outbox_batches').get() as { n: number }).n;
   }
 
   start(): void {
@@ -129,13 +147,13 @@ export class TraceOutbox {
       let full = false;
       try {
         this.flush();
-        const rows = this.take.all(DRAIN_BATCH);
+        const rows = this.take.all(DRAIN_ROWS);
         if (rows.length) {
-          const { entries, lastId } = batchOf(rows);
+          const { entries, lastId, rows: taken } = batchOf(rows);
           await this.o.store.insert(entries);
           this.done.run(lastId);
-          this.pending = Math.max(0, this.pending - rows.length);
-          full = rows.length === DRAIN_BATCH;
+          this.pending = Math.max(0, this.pending - entries.length);
+          full = taken < rows.length || rows.length === DRAIN_ROWS;
         } else if (!this.o.state.up) {
           // Nothing to send: only a round trip may say the database is back (or there at start).
           await this.o.store.ping();

@@ -55,12 +55,15 @@ describe('trace day partitions', () => {
 const ev = (e: Partial<TimedEvent> & Pick<TimedEvent, 'kind'>): TimedEvent => ({ queueId: 'Q1', sender: 'bob@fabrikam.com', recipients: ['a@contoso.com'], time: D1 + H, ...e });
 
 describe('outbox batches and the insert', () => {
-  test('a batch is the outbox rows in order, with the last id to delete up to', () => {
-    const rows = [1, 2, 5].map((id) => ({ id, event_id: `e${id}`, body: JSON.stringify(ev({ kind: 'RECEIVE', queueId: `Q${id}` })) }));
-    const b = batchOf(rows);
-    assert.equal(b.lastId, 5);
-    assert.deepEqual(b.entries.map((e) => [e.ord, e.eventId, e.event.queueId]), [[1, 'e1', 'Q1'], [2, 'e2', 'Q2'], [5, 'e5', 'Q5']]);
-    assert.equal(batchOf([]).lastId, 0);
+  test('a drain takes whole outbox batches up to the event cap, ids and order keys per event', () => {
+    const row = (id: number, n: number) => ({ id, batch_id: `b${id}`, n, body: JSON.stringify(Array.from({ length: n }, (_, i) => ev({ kind: 'RECEIVE', queueId: `Q${id}.${i}` }))) });
+    const b = batchOf([row(1, 2), row(2, 1), row(5, 3)], 4);
+    assert.equal(b.lastId, 2);
+    assert.equal(b.rows, 2);
+    assert.deepEqual(b.entries.map((e) => [e.ord, e.eventId, e.event.queueId]), [[65_536, 'b1:0', 'Q1.0'], [65_537, 'b1:1', 'Q1.1'], [131_072, 'b2:0', 'Q2.0']]);
+    const big = batchOf([row(3, 6), row(4, 1)], 4);
+    assert.deepEqual([big.rows, big.entries.length, big.lastId], [1, 6, 3], 'the first batch goes whole even past the cap');
+    assert.deepEqual(batchOf([]), { entries: [], lastId: 0, rows: 0 });
   });
 
   const delays: { name: string; input: Parameters<typeof nextDrainDelay>[0]; expected: number }[] = [

@@ -8,6 +8,13 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { runCli, type SluiceProcess } from '../../helpers/sluice.js';
 import { adminGet } from '../../helpers/admin-http.js';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { PgTraceStore } from '../../../src/cluster/pg-trace-store.js';
+import { DAY_MS, partitionOf } from '../../../src/cluster/trace-partitions.js';
+import { SqliteTraceStore } from '../../../src/observe/sqlite-trace-store.js';
+import type { TimedEvent, TraceQuery } from '../../../src/observe/trace-store.js';
 import { CLUSTER_WAIT_MS, sendVia, startTwoReplicas, subjectOf, until, type TwoReplicas } from '../../helpers/cluster-replicas.js';
 
 const OUTAGE_MESSAGES = 20;
@@ -109,5 +116,46 @@ test('PostgreSQL stopped under traffic: 250 and delivery go on, the outbox drain
       return res.body.includes('outbox') ? null : res;
     });
     assert.equal(r.logs.filter((l) => l.msg === 'postgres unreachable: trace events wait in the local outbox, quarantined mail stays in the local spool').length, 1);
+  }
+});
+
+test('the PostgreSQL store answers queries as the SQLite store does, and retention drops whole old days', async () => {
+  const now = Date.now();
+  const old = now - 10 * DAY_MS;
+  const ev = (e: Partial<TimedEvent> & Pick<TimedEvent, 'kind'>): TimedEvent => ({ queueId: 'SQ1', sender: 'bob@fabrikam.com', recipients: ['a@contoso.com'], time: now - 5_000, ...e });
+  const events: TimedEvent[] = [
+    ev({ kind: 'RECEIVE', recipients: ['a@contoso.com', 'b@contoso.com'], messageId: 'same-1@x', subject: 'Hi' }),
+    ev({ kind: 'DELIVER', time: now - 4_000, outbound: 'To on-prem' }),
+    ev({ kind: 'DEFER', time: now - 3_000, recipients: ['b@contoso.com'], reply: '450 4.2.1 busy' }),
+    ev({ kind: 'RECEIVE', queueId: 'SQ2', sender: 'Eve@Example.org', time: now - 2_000 }),
+    ev({ kind: 'REJECT', queueId: null, sessionId: 'S9', sender: 'spam@example.net', recipients: ['x@contoso.com'], reply: '550 5.1.1 unknown', time: now - 1_000 }),
+    ev({ kind: 'RECEIVE', queueId: 'SQ3', time: old }),
+  ];
+  const lite = new SqliteTraceStore(path.join(await mkdtemp(path.join(tmpdir(), 'sluice-trace-cmp-')), 'trace.db'));
+  const pool = new pg.Pool({ connectionString: cluster.postgres.url });
+  const shared = new PgTraceStore({ pool, nodeId: 'cmp', includeSubject: true, retentionMs: 30 * DAY_MS });
+  try {
+    await lite.write(events);
+    await shared.write(events);
+    const queries: TraceQuery[] = [
+      { recipient: 'B@CONTOSO.COM' },
+      { sender: 'eve@example.org' },
+      { messageId: '<same-1@x>' },
+      { sender: 'spam@example.net' },
+      { since: now - 2_500, until: now },
+      { sender: 'bob@fabrikam.com', limit: 1 },
+    ];
+    const plain = (rows: { nodeId?: string }[]) => rows.map(({ nodeId: _n, ...r }) => r);
+    for (const q of queries) assert.deepEqual(plain(await shared.query(q)), await lite.query(q), JSON.stringify(q));
+    assert.deepEqual(plain(await shared.details('SQ1')), await lite.details('SQ1'));
+    // Retention: the old day's partition goes whole, today's stays.
+    const dropped = await new PgTraceStore({ pool, nodeId: 'cmp', includeSubject: true, retentionMs: 5 * DAY_MS }).prune(now - 5 * DAY_MS);
+    assert.ok(dropped >= 1, `rows dropped: ${dropped}`);
+    const parts = await pool.query<{ relname: string }>("SELECT relname FROM pg_class WHERE relname = $1 OR relname = $2", [partitionOf(old).name, partitionOf(now).name]);
+    assert.deepEqual(parts.rows.map((r) => r.relname), [partitionOf(now).name]);
+    assert.deepEqual(await shared.details('SQ3'), []);
+  } finally {
+    await lite.close();
+    await pool.end();
   }
 });

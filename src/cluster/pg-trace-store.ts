@@ -43,6 +43,8 @@ CREATE INDEX IF NOT EXISTS trace_events_session_id ON trace_events (session_id) 
 `;
 
 const DEFAULT_LIMIT = 1_000;
+/** SQLSTATEs of an insert into a missing table (42P01) or with no partition for its rows (23514). */
+const MISSING_RELATION = ['42P01', '23514'];
 const COLUMNS =
   'time, kind, queue_id, session_id, message_id, sender, recipient, subject, size, client_ip, inbound, outbound, rule, remote_host, remote_ip, reply, reason, extra, node_id';
 /** The insert's columns and their array types, in unnest order. */
@@ -179,7 +181,14 @@ export class PgTraceStore implements TraceStore {
     const { columns, rows, times } = insertArrays(entries, { nodeId: this.o.nodeId, includeSubject: this.o.includeSubject, now: this.now(), retentionMs: this.o.retentionMs });
     if (!rows) return 0;
     await this.createPartitions(partitionsNeeded(times, this.known));
-    await this.o.pool.query(INSERT_SQL, columns);
+    try {
+      await this.o.pool.query(INSERT_SQL, columns);
+    } catch (err) {
+      // The table or a partition is gone (a database restored or recreated, a day dropped by
+      // another replica's retention): forget what we knew, so the next try creates them again.
+      if (MISSING_RELATION.includes((err as { code?: string }).code ?? '')) (this.schemaReady = false), this.known.clear();
+      throw err;
+    }
     return rows;
   }
 

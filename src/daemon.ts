@@ -25,6 +25,7 @@ import { startCluster } from './cluster/cluster.js';
 import { openConfigSource } from './cluster/config-source.js';
 import { spoolLeases } from './cluster/lease-daemon.js';
 import type { SluiceError } from './domain/errors.js';
+import { PgQuarantine } from './cluster/pg-quarantine.js';
 /** How long a stop waits for deliveries in flight before it cuts them (they are deferred, not lost). */
 const STOP_GRACE_MS = 10_000;
 
@@ -112,6 +113,7 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
     log,
     routeOf: (address) => routeOf(model, address),
     enqueue: (r) => queue.enqueue(r),
+    shared: cluster?.pg ? new PgQuarantine({ pool: cluster.pg, nodeId: cluster.nodeId, state: cluster.pgState }) : null,
     ...(opts.quarantineClock ? { now: opts.quarantineClock } : {}),
   });
   const started = model;
@@ -133,7 +135,7 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
     reload: () => reloader.reload(),
     connectors: async (): Promise<LiveConnectorState> => liveConnectorState(pools, deliverer),
   });
-  const sinks = await startSinks(getModel, log, () => [...queue.depth(), ...(leases?.adoptedDepth() ?? [])]);
+  const sinks = await startSinks(getModel, log, () => [...queue.depth(), ...(leases?.adoptedDepth() ?? [])], cluster);
   const admin = new AdminServer({ ...model.admin.listen, token: model.admin.token, spoolDir: () => model.spool.dir, traceEnabled: () => model.trace.enabled, log });
   let addresses: { host: string; port: number }[];
   try {

@@ -2,7 +2,10 @@
 // the spool named by --config. list/show/export read the held files directly; release and delete
 // go through the running daemon's control socket, or take the spool lock and change the files
 // themselves when none runs (the daemon then delivers released mail at its next start).
-import { parseArgs } from 'node:util';
+// In cluster mode (cluster.postgres.url) the held mail of every replica is in PostgreSQL: list,
+// show and export read it there too, and a release takes the message into this replica's spool.
+import { openPg } from '../cluster/pg.js';
+import { isSharedError, PgQuarantine } from '../cluster/pg-quarantine.js';import { parseArgs } from 'node:util';
 import { pipeline } from 'node:stream/promises';
 import { ConfigError, formatIssues, loadConfigFile } from '../config/load.js';
 import { parseDuration } from '../config/units.js';
@@ -34,7 +37,9 @@ export const QUARANTINE_HELP = `Usage: sluice quarantine <subcommand> [--config 
 
 Held messages are deleted when quarantine.retention (default 15d) has passed.
 Changes go through the running daemon (<spool.dir>/control.sock); with no daemon running the
-spool files are changed directly. Exit 0 on success, 1 on any error.
+spool files are changed directly. In cluster mode every replica's held mail is listed (from
+PostgreSQL) and may be released from any replica: the releasing replica delivers it, once; a
+second release answers E_ALREADY_RELEASED. Exit 0 on success, 1 on any error.
 `;
 
 const DAY_MS = 86_400_000;
@@ -82,6 +87,17 @@ export async function runQuarantine(argv: string[]): Promise<number> {
     if (err instanceof ConfigError) return fail(formatIssues(err.issues));
     return fail(`quarantine: cannot read ${values.config}: ${(err as Error).message}`);
   }
+  const pool = model.cluster.enabled && model.cluster.postgresUrl ? openPg({ url: model.cluster.postgresUrl, nodeId: `${model.cluster.nodeId}:quarantine-cli`, log: createLogger('silent'), max: 2 }) : null;
+  try {
+    return await subcommand(model, sub, ids, values, pool ? new PgQuarantine({ pool, nodeId: model.cluster.nodeId }) : null);
+  } finally {
+    await pool?.end();
+  }
+}
+
+type Values = { type?: string | undefined; sender?: string | undefined; recipient?: string[] | undefined; since?: string | undefined; json?: boolean | undefined; all?: boolean | undefined };
+
+async function subcommand(model: Model, sub: string, ids: string[], values: Values, shared: PgQuarantine | null): Promise<number> {
   const spoolDir = model.spool.dir;
   if (sub === 'list') {
     const f: Filters = {};
@@ -99,20 +115,20 @@ export async function runQuarantine(argv: string[]): Promise<number> {
         return fail(`quarantine: --since: ${(err as Error).message}`);
       }
     }
-    return list(spoolDir, f, values.json!);
+    return list(spoolDir, f, values.json!, shared);
   }
   const one = (fn: (id: string) => Promise<number>) => (ids.length === 1 && isQueueId(ids[0]!) ? fn(ids[0]!) : ids.length === 1 ? fail(`quarantine: no message ${ids[0]}`) : fail(`quarantine: usage: sluice quarantine ${sub} ID`));
   const spool = new FileSpool(spoolDir, createLogger('silent'), { owner: `sluice quarantine ${sub}` });
   switch (sub) {
     case 'show':
-      return one((id) => show(spool, id, values.json!));
+      return one((id) => show(spool, id, values.json!, shared));
     case 'export':
-      return one((id) => exportMessage(spool, id));
+      return one((id) => exportMessage(spool, id, shared));
     case 'release':
       if (values.all && values.recipient?.length) return fail('quarantine: give either --recipient or --all');
-      return one((id) => change(model, spool, { op: 'quarantine-release', id, ...(values.recipient?.length ? { recipients: values.recipient } : {}) }, values.json!));
+      return one((id) => change(model, spool, shared, { op: 'quarantine-release', id, ...(values.recipient?.length ? { recipients: values.recipient } : {}) }, values.json!));
     case 'delete':
-      return one((id) => change(model, spool, { op: 'quarantine-delete', id }, values.json!));
+      return one((id) => change(model, spool, shared, { op: 'quarantine-delete', id }, values.json!));
     default:
       return fail(`sluice quarantine: unknown subcommand "${sub}"\n\n${QUARANTINE_HELP}`);
   }
@@ -150,30 +166,54 @@ export function quarantineEntry(rec: SpoolRecord, subject: string | null) {
   };
 }
 
-async function list(spoolDir: string, f: Filters, json: boolean): Promise<number> {
+/** The held messages of this spool, then (cluster mode) the shared ones: each with its subject. */
+async function* heldMessages(spoolDir: string, shared: PgQuarantine | null): AsyncGenerator<{ rec: SpoolRecord; subject: string | null } | { error: string }> {
   const spool = new FileSpool(spoolDir, createLogger('silent'));
+  for await (const rec of scanSpool(spoolDir, 'quarantine')) yield { rec, subject: await subjectOf(spool, rec) };
+  if (!shared) return;
+  const rows = await shared.list();
+  if (isSharedError(rows)) yield { error: rows.error };
+  else for (const r of rows) yield { rec: r.record, subject: r.subject };
+}
+
+async function list(spoolDir: string, f: Filters, json: boolean, shared: PgQuarantine | null): Promise<number> {
   const out = new Out();
   let n = 0;
+  let failure: string | null = null;
   if (!json) await out.write('ID                      Type                Received                  Expires in  Sender -> Recipients: Reason\n');
-  for await (const rec of scanSpool(spoolDir, 'quarantine')) {
+  for await (const item of heldMessages(spoolDir, shared)) {
+    if ('error' in item) {
+      failure = item.error;
+      continue;
+    }
+    const { rec } = item;
     if (!matches(rec, f)) continue;
     n++;
-    const e = quarantineEntry(rec, await subjectOf(spool, rec));
+    const e = quarantineEntry(rec, item.subject);
     const days = Math.max(0, Math.ceil((rec.quarantine!.expiresAt - Date.now()) / DAY_MS));
     await out.write(json ? JSON.stringify(e) + '\n' : `${e.id.padEnd(24)}${e.type.padEnd(20)}${e.receivedAt.padEnd(26)}${`${days}d`.padEnd(12)}<${e.sender}> -> ${e.recipients.join(', ')}: ${e.reason}\n`);
     if (out.closed) return 0;
   }
-  if (!json) await out.write(`-- ${n} held message${n === 1 ? '' : 's'}\n`);
+  if (!json) await out.write(`-- ${n} held message${n === 1 ? '' : 's'}${failure ? ' in this replica\'s spool only' : ''}\n`);
   await out.flush();
-  return 0;
+  return failure ? fail(failure) : 0;
 }
 
-async function show(spool: FileSpool, id: string, json: boolean): Promise<number> {
+/** One held message: this spool's, else (cluster mode) the shared one. */
+async function findHeld(spool: FileSpool, id: string, shared: PgQuarantine | null): Promise<{ rec: SpoolRecord; subject: string | null; headers: string | null } | { error: string }> {
   const rec = await spool.readRecord(id, 'quarantine');
-  if (!rec?.quarantine) return fail(`quarantine: no message ${id}`);
-  const headers = headerText(await spool.readHead(rec, HEADER_READ_LIMIT_BYTES, 'quarantine').catch(() => null));
-  const e = quarantineEntry(rec, await subjectOf(spool, rec));
-  const verdicts = rec.quarantine.verdicts ?? [];
+  if (rec?.quarantine) return { rec, subject: await subjectOf(spool, rec), headers: headerText(await spool.readHead(rec, HEADER_READ_LIMIT_BYTES, 'quarantine').catch(() => null)) };
+  const row = shared ? await shared.get(id) : null;
+  if (row && isSharedError(row)) return { error: row.error };
+  return row ? { rec: row.record, subject: row.subject, headers: row.headers } : { error: `quarantine: no message ${id}` };
+}
+
+async function show(spool: FileSpool, id: string, json: boolean, shared: PgQuarantine | null): Promise<number> {
+  const found = await findHeld(spool, id, shared);
+  if ('error' in found) return fail(found.error);
+  const { rec, headers } = found;
+  const e = quarantineEntry(rec, found.subject);
+  const verdicts = rec.quarantine!.verdicts ?? [];
   if (json) {
     process.stdout.write(JSON.stringify({ ...e, verdicts, headers }) + '\n');
     return 0;
@@ -192,16 +232,17 @@ async function show(spool: FileSpool, id: string, json: boolean): Promise<number
   return 0;
 }
 
-async function exportMessage(spool: FileSpool, id: string): Promise<number> {
-  const rec = await spool.readRecord(id, 'quarantine');
-  if (!rec?.quarantine) return fail(`quarantine: no message ${id}`);
-  await pipeline(spool.received(rec, 'quarantine'), process.stdout, { end: false });
+async function exportMessage(spool: FileSpool, id: string, shared: PgQuarantine | null): Promise<number> {
+  const found = await findHeld(spool, id, shared);
+  if ('error' in found) return fail(found.error);
+  const local = (await spool.readRecord(id, 'quarantine')) !== null;
+  await pipeline(local ? spool.received(found.rec, 'quarantine') : shared!.body(id), process.stdout, { end: false });
   return 0;
 }
 
 type Sent = { mode: 'daemon' | 'offline' | 'none'; reason?: string; response: ControlResponse | { ok: false; code: string; error: string } };
 
-async function send(model: Model, spool: FileSpool, req: ControlRequest): Promise<Sent> {
+async function send(model: Model, spool: FileSpool, shared: PgQuarantine | null, req: ControlRequest): Promise<Sent> {
   try {
     const reply = await controlRequest(model.spool.dir, req);
     if (reply.mode === 'daemon') return reply;
@@ -212,7 +253,7 @@ async function send(model: Model, spool: FileSpool, req: ControlRequest): Promis
       return { mode: 'none', response: { ok: false, code: 'E_SPOOL_LOCKED', error: `quarantine: ${reply.reason}, yet ${err.message}. A daemon that is starting answers in a moment; try again` } };
     }
     try {
-      const q = new Quarantine({ spool, log: createLogger('silent'), routeOf: (a) => routeOf(model, a), enqueue: null });
+      const q = new Quarantine({ spool, log: createLogger('silent'), routeOf: (a) => routeOf(model, a), enqueue: null, shared });
       const res = req.op === 'quarantine-delete' ? await q.delete(req.id!) : await q.release(req.id!, req.recipients ?? null);
       return { mode: 'offline', reason: reply.reason, response: res };
     } finally {
@@ -223,8 +264,8 @@ async function send(model: Model, spool: FileSpool, req: ControlRequest): Promis
   }
 }
 
-async function change(model: Model, spool: FileSpool, req: ControlRequest, json: boolean): Promise<number> {
-  const sent = await send(model, spool, req);
+async function change(model: Model, spool: FileSpool, shared: PgQuarantine | null, req: ControlRequest, json: boolean): Promise<number> {
+  const sent = await send(model, spool, shared, req);
   const r = sent.response;
   if (json) {
     process.stdout.write(JSON.stringify({ ...r, op: req.op, mode: sent.mode, ...(sent.reason ? { reason: sent.reason } : {}) }) + '\n');

@@ -1,13 +1,18 @@
 // `sluice trace`: EOP's message trace over the trace store named by --config. Reads the SQLite
 // file directly and read-only (WAL lets it while the daemon writes). One row per message and
-// recipient, or with --details QUEUE_ID every event of one message.
+// recipient, or with --details QUEUE_ID every event of one message. In cluster mode (with
+// cluster.postgres.url) it queries the shared trace in PostgreSQL: every replica's events.
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, formatIssues, loadConfigFile } from '../config/load.js';
 import { parseDuration } from '../config/units.js';
 import { SqliteTraceStore } from '../observe/sqlite-trace-store.js';
 import { detailLines, summarise, summaryTable, TRACE_STATUSES, type TraceStatus } from '../observe/trace-format.js';
-import type { TraceQuery } from '../observe/trace-store.js';
+import type { TraceQuery, TraceStore } from '../observe/trace-store.js';
+import type { Model } from '../domain/model.js';
+import { createLogger } from '../observe/log.js';
+import { openPg } from '../cluster/pg.js';
+import { PgTraceStore } from '../cluster/pg-trace-store.js';
 
 export const TRACE_HELP = `Usage: sluice trace [--config FILE] [--sender ADDR] [--recipient ADDR] [--message-id ID]
                     [--since 48h|DATE] [--until 1h|DATE] [--status STATUS] [--json]
@@ -21,6 +26,7 @@ export const TRACE_HELP = `Usage: sluice trace [--config FILE] [--sender ADDR] [
   --since defaults to 48h, as EOP's default view.
   --details lists every event of one message, delivery failures as
   [{LED=last error};{MSG=reason};{FQDN=remote host};{IP=remote IP};{LRT=last retry time}].
+  In cluster mode (cluster.postgres.url) it reads the shared trace: every replica's events.
 Exit 0 (also when nothing matched), 1 on error.
 `;
 
@@ -68,14 +74,16 @@ export async function runTrace(argv: string[], out: NodeJS.WritableStream = proc
     err.write(`sluice trace: --status must be one of ${TRACE_STATUSES.join(', ')}\n`);
     return 1;
   }
-  let path: string;
+  let model: Model;
   try {
-    path = (await loadConfigFile(values.config!)).trace.path;
+    model = await loadConfigFile(values.config!);
   } catch (e) {
     err.write(e instanceof ConfigError ? `${formatIssues(e.issues)}\n` : `sluice trace: ${(e as Error).message}\n`);
     return 1;
   }
-  if (!existsSync(path)) {
+  const shared = model.cluster.enabled && model.cluster.postgresUrl !== null;
+  const path = model.trace.path;
+  if (!shared && !existsSync(path)) {
     err.write(`sluice trace: no trace store at ${path} (the daemon creates it at start, with trace.enabled: true)\n`);
     return 1;
   }
@@ -93,19 +101,27 @@ export async function runTrace(argv: string[], out: NodeJS.WritableStream = proc
     err.write(`sluice trace: ${(e as Error).message}\n`);
     return 1;
   }
-  const store = new SqliteTraceStore(path, { readonly: true });
+  const pool = shared ? openPg({ url: model.cluster.postgresUrl!, nodeId: `${model.cluster.nodeId}:trace-cli`, log: createLogger('silent'), max: 1 }) : null;
+  const store: TraceStore = pool
+    ? new PgTraceStore({ pool, nodeId: model.cluster.nodeId, includeSubject: model.trace.includeSubject, retentionMs: model.trace.retentionMs })
+    : new SqliteTraceStore(path, { readonly: true });
   try {
     if (values.details !== undefined) return await details(store, values.details, values.json!, out, err);
     const rows = summarise(await store.query(q)).filter((s) => status === undefined || s.status === (status as TraceStatus));
     if (values.json) for (const s of rows) out.write(`${JSON.stringify({ ...s, date: new Date(s.date).toISOString() })}\n`);
     else out.write(rows.length ? summaryTable(rows) : 'no messages match\n');
     return 0;
+  } catch (e) {
+    if (!pool) throw e;
+    err.write(`sluice trace: E_POSTGRES_DOWN: the shared trace in PostgreSQL cannot be read: ${(e as Error).message}\n`);
+    return 1;
   } finally {
     await store.close();
+    await pool?.end();
   }
 }
 
-async function details(store: SqliteTraceStore, queueId: string, json: boolean, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
+async function details(store: TraceStore, queueId: string, json: boolean, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
   const rows = await store.details(queueId);
   if (!rows.length) {
     err.write(`sluice trace: no events for queue id ${queueId}\n`);

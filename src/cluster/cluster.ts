@@ -18,6 +18,7 @@ import { SharedHostMarks } from './host-marks.js';
 
 /** A replica refused a slot counts as waiting this long: a few of the pools' 100 ms polls, so it lapses soon after it stops asking. */
 const SLOT_FAIR_WAIT_MS = 500;
+import { EngineState } from './engine-state.js';
 
 export interface Cluster {
   readonly nodeId: string;
@@ -33,6 +34,8 @@ export interface Cluster {
   readonly hostMarks: SharedHostMarks | null;
   /** Live replicas seen last in Redis (1 without Redis). */
   liveReplicas(): number;
+  /** PostgreSQL as this replica sees it (null without cluster.postgres.url): the trace outbox and the quarantine report to it. */
+  readonly pgState: EngineState | null;
   /** Engine states that make this replica degraded (still serving): named in /readyz detail. */
   degraded(): string[];
   stop(): Promise<void>;
@@ -65,6 +68,7 @@ export async function startCluster(model: Model, log: Logger): Promise<Cluster |
     inboundCounts: inbound,
     hostMarks,
     liveReplicas: live,
+    pgState: pool ? new EngineState('postgres', log, 'trace events wait in the local outbox, quarantined mail stays in the local spool') : null,
     degraded: () => (redis && !redis.state.up ? ['redis'] : []),
     async stop() {
       clearInterval(beat);

@@ -33,7 +33,7 @@ export interface ControlRequest {
   /** quarantine-release only: the recipients to release to (absent: all). */
   recipients?: string[];
 }
-export type ControlErrorCode = 'E_NOT_FOUND' | 'E_FAILED_MESSAGE' | 'E_ON_HOLD' | 'E_BAD_REQUEST' | 'E_INTERNAL' | 'E_CONFIG';
+export type ControlErrorCode = 'E_NOT_FOUND' | 'E_FAILED_MESSAGE' | 'E_ON_HOLD' | 'E_BAD_REQUEST' | 'E_INTERNAL' | 'E_CONFIG' | 'E_ALREADY_RELEASED' | 'E_POSTGRES_DOWN';
 export type ControlResponse =
   | { ok: true; id?: string; count?: number; note?: string; released?: string[]; queuedAs?: string; data?: unknown }
   | { ok: false; code: ControlErrorCode; error: string };

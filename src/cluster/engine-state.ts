@@ -17,6 +17,18 @@ const engineUp = new client.Gauge({
 });
 
 let instances = 0;
+/**
+ * Which watchers of each engine see it down now. Several parts of a replica watch the same engine
+ * (the config source's LISTEN connection, the trace outbox, the spool lease): the outage is one
+ * log line when the first of them loses it and one when the last gets it back, and the metric
+ * says down while any of them is on its fallback.
+ */
+const downWatchers = new Map<EngineName, Set<string>>();
+const watchersDown = (engine: EngineName): Set<string> => {
+  let set = downWatchers.get(engine);
+  if (!set) downWatchers.set(engine, (set = new Set()));
+  return set;
+};
 
 export class EngineState {
   private isUp: boolean | null = null;
@@ -42,9 +54,12 @@ export class EngineState {
     const was = this.isUp;
     this.isUp = true;
     this.since = Date.now();
-    engineUp.set({ engine: this.engine }, 1);
     delete status.clusterDegraded[this.key];
-    if (was === false) this.log.info({ stage: 'cluster', engine: this.engine }, `${this.engine} reachable again`);
+    const down = watchersDown(this.engine);
+    const wasDown = down.delete(this.key);
+    if (down.size > 0) return;
+    engineUp.set({ engine: this.engine }, 1);
+    if (was === false && wasDown) this.log.info({ stage: 'cluster', engine: this.engine }, `${this.engine} reachable again`);
   }
 
   markDown(err: unknown, detail?: string): void {
@@ -54,6 +69,13 @@ export class EngineState {
     engineUp.set({ engine: this.engine }, 0);
     const why = (err as Error | undefined)?.message ?? String(err);
     status.clusterDegraded[this.key] = `${this.engine} unreachable since ${new Date(this.since).toISOString()}: ${detail ?? this.fallback}`;
+    const down = watchersDown(this.engine);
+    const first = down.size === 0;
+    down.add(this.key);
+    if (!first) {
+      this.log.debug({ stage: 'cluster', engine: this.engine, err: why, fallback: this.fallback }, `${this.engine} unreachable: ${this.fallback}`);
+      return;
+    }
     this.log.warn({ stage: 'cluster', engine: this.engine, code: `E_${this.engine.toUpperCase()}_DOWN`, err: why, fallback: this.fallback }, `${this.engine} unreachable: ${this.fallback}`);
   }
 

@@ -23,10 +23,13 @@ let instances = 0;
  * log line when the first of them loses it and one when the last gets it back, and the metric
  * says down while any of them is on its fallback.
  */
-const downWatchers = new Map<EngineName, Set<string>>();
-const watchersDown = (engine: EngineName): Set<string> => {
-  let set = downWatchers.get(engine);
-  if (!set) downWatchers.set(engine, (set = new Set()));
+// Per log stream, i.e. per daemon: tests run several replicas in one process, each with its logger.
+const downWatchers = new WeakMap<Logger, Map<EngineName, Set<string>>>();
+const watchersDown = (log: Logger, engine: EngineName): Set<string> => {
+  let byEngine = downWatchers.get(log);
+  if (!byEngine) downWatchers.set(log, (byEngine = new Map()));
+  let set = byEngine.get(engine);
+  if (!set) byEngine.set(engine, (set = new Set()));
   return set;
 };
 
@@ -55,7 +58,7 @@ export class EngineState {
     this.isUp = true;
     this.since = Date.now();
     delete status.clusterDegraded[this.key];
-    const down = watchersDown(this.engine);
+    const down = watchersDown(this.log, this.engine);
     const wasDown = down.delete(this.key);
     if (down.size > 0) return;
     engineUp.set({ engine: this.engine }, 1);
@@ -69,7 +72,7 @@ export class EngineState {
     engineUp.set({ engine: this.engine }, 0);
     const why = (err as Error | undefined)?.message ?? String(err);
     status.clusterDegraded[this.key] = `${this.engine} unreachable since ${new Date(this.since).toISOString()}: ${detail ?? this.fallback}`;
-    const down = watchersDown(this.engine);
+    const down = watchersDown(this.log, this.engine);
     const first = down.size === 0;
     down.add(this.key);
     if (!first) {

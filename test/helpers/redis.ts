@@ -1,7 +1,7 @@
 // A real redis-server (Debian's) for cluster tests: foreground, no persistence, bound to loopback
 // on a free port, stopped by its own pid. `stop()` then `start()` keeps the port, so a test can
 // take Redis away under traffic and bring it back where the replicas expect it.
-import { createConnection } from 'node:net';
+import { Redis } from 'ioredis';
 import { spawnEngine, waitReady, type EngineProcess } from './engine-process.js';
 import { freePort } from './ports.js';
 
@@ -17,23 +17,18 @@ export interface RedisServer {
   kill(): Promise<void>;
 }
 
-/** True when Redis answers PING with +PONG. */
-function ping(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createConnection({ host: '127.0.0.1', port });
-    let buf = '';
-    const done = (ok: boolean) => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.setTimeout(1_000, () => done(false));
-    s.on('error', () => done(false));
-    s.on('connect', () => s.write('PING\r\n'));
-    s.on('data', (c) => {
-      buf += c.toString('latin1');
-      if (buf.includes('\r\n')) done(buf.startsWith('+PONG'));
-    });
-  });
+/** True when Redis answers PING (through the client library the replicas use). */
+async function ping(port: number): Promise<boolean> {
+  const c = new Redis({ host: '127.0.0.1', port, lazyConnect: true, connectTimeout: 1_000, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+  c.on('error', () => undefined); // a refused probe is an answer, not a crash
+  try {
+    await c.connect();
+    return (await c.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    c.disconnect();
+  }
 }
 
 export async function startRedis(): Promise<RedisServer> {

@@ -55,6 +55,7 @@ export interface PipelineOptions {
 }
 
 const stageIndex = (f: Filter) => STAGES.indexOf(f.stage);
+const isThenable = <T>(x: T | PromiseLike<T>): x is PromiseLike<T> => typeof (x as { then?: unknown } | null)?.then === 'function';
 
 /** The reply when a filter failed or the budget ran out at its stage: 4xx, the stage named, nothing internal. */
 export function failClosed(stage: string, when: 'connect' | 'content'): Pick<PlanRefusal, 'code' | 'enhanced' | 'text'> {
@@ -114,6 +115,9 @@ export class Pipeline {
     start: Plan,
     onVerdict?: (filter: Filter, v: FilterVerdict) => void,
   ): Promise<StageResult> {
+    const todo = this.filters().filter((f) => f[hook] && !input.skip.has(f.name));
+    // No filter with this hook (the connect stage of most configs): no budget timer to arm.
+    if (!todo.length) return { plan: start, verdicts: [] };
     const model = this.opts.getModel();
     const budgetMs = model.filters.timeoutMs;
     const routeOf = this.routeOf();
@@ -128,16 +132,15 @@ export class Pipeline {
     const verdicts: VerdictRecord[] = [];
     let plan = start;
     try {
-      for (const filter of this.filters()) {
-        const fn = filter[hook];
-        if (!fn || input.skip.has(filter.name)) continue;
+      for (const filter of todo) {
         const ctx: FilterContext = { model, session: input.session, envelope: input.envelope, facts: plan.facts as PipelineFacts, signal: ac.signal };
         const t0 = performance.now();
         let v: FilterVerdict;
         try {
           if (ac.signal.aborted) throw new Error(`filters.timeout (${budgetMs} ms) spent before this filter ran`);
-          const call = hook === 'content' ? () => filter.content!({ ...ctx, message: input.message! } as ContentContext) : () => filter.connect!(ctx);
-          v = await Promise.race([Promise.resolve().then(call), expired]);
+          const out = hook === 'content' ? filter.content!({ ...ctx, message: input.message! } as ContentContext) : filter.connect!(ctx);
+          // A verdict given at once (header trust) cannot lose to the timer: no race for it.
+          v = isThenable(out) ? await Promise.race([out, expired]) : out;
           if (!v || typeof v !== 'object' || !v.action) throw new Error('the filter returned no verdict');
         } catch (err) {
           const ms = Math.round(performance.now() - t0);

@@ -150,3 +150,28 @@ describe('OutgoingMessages.body: the stream that leaves', () => {
     assert.equal(src.destroyed, true);
   });
 });
+
+test('BodyLineLimiter gives the same bytes as a whole-message reference for any chunking', () => {
+  // Reference: every line's content cut after 998 octets, then every 997 (the inserted SP counts).
+  const reference = (text: string) =>
+    text
+      .split('\r\n')
+      .map((line) => {
+        const parts = [line.slice(0, MAX_LINE_OCTETS)];
+        for (let i = MAX_LINE_OCTETS; i < line.length; i += MAX_LINE_OCTETS - 1) parts.push(line.slice(i, i + MAX_LINE_OCTETS - 1));
+        return parts.join('\r\n ');
+      })
+      .join('\r\n');
+  const text = ['short', 'a'.repeat(998), 'b'.repeat(999), 'c'.repeat(2500), '', 'd'.repeat(997)].join('\r\n') + '\r\n';
+  let seed = 7;
+  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+  for (let round = 0; round < 200; round++) {
+    const chunks: string[] = [];
+    for (let at = 0; at < text.length; ) {
+      const n = 1 + rnd(round % 2 ? 40 : 1500);
+      chunks.push(text.slice(at, at + n));
+      at += n;
+    }
+    assert.equal(limit(chunks), reference(text), `round ${round}`);
+  }
+});

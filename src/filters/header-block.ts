@@ -63,29 +63,71 @@ export function parseHeaderBlock(buf: Buffer): HeaderBlock {
   return { fields, length: at, complete };
 }
 
+const EMPTY = Buffer.alloc(0);
+const CRLF_CRLF = Buffer.from('\r\n\r\n');
+
+/**
+ * Collects the first bytes of a message as they arrive, until the empty line that ends the header
+ * block (or `maxBytes`) is in, and parses the block from them. The listener feeds it the DATA
+ * chunks, so the content stage does not read the header block back from disk.
+ */
+export class HeaderBlockCollector {
+  private readonly chunks: Buffer[] = [];
+  private n = 0;
+  /** The last 3 bytes seen: an empty line cut between two chunks is found across them. */
+  private tail: Buffer = EMPTY;
+  private done = false;
+
+  constructor(private readonly maxBytes: number) {}
+
+  /** True once later chunks cannot change the block. */
+  get full(): boolean {
+    return this.done;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.done || chunk.length === 0) return;
+    const before = this.n;
+    this.chunks.push(chunk);
+    this.n += chunk.length;
+    if (this.n >= this.maxBytes || chunk.includes(CRLF_CRLF) || this.endsAcross(chunk) || (before < 2 && this.n >= 2 && this.startsEmpty())) {
+      this.done = true;
+      return;
+    }
+    this.tail = chunk.length >= 3 ? chunk.subarray(chunk.length - 3) : Buffer.concat([this.tail, chunk]).subarray(-3);
+  }
+
+  block(): HeaderBlock {
+    const buf = (this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks)).subarray(0, this.maxBytes);
+    const block = parseHeaderBlock(buf);
+    // A block cut by the bound: its last field may be cut too, so it is not reported as a field.
+    if (!block.complete && this.n >= this.maxBytes) return { fields: block.fields.slice(0, -1), length: block.fields.at(-2)?.end ?? 0, complete: false };
+    return block;
+  }
+
+  private endsAcross(chunk: Buffer): boolean {
+    return this.tail.length > 0 && Buffer.concat([this.tail, chunk.subarray(0, 3)]).includes(CRLF_CRLF);
+  }
+
+  /** The message starts with the empty line: no header fields at all. */
+  private startsEmpty(): boolean {
+    const first = this.chunks[0]!.length >= 2 ? this.chunks[0]! : Buffer.concat(this.chunks);
+    return first[0] === CR && first[1] === LF;
+  }
+}
+
 /** Reads at most `maxBytes` from the stream (then destroys it) and parses the header block there. */
 export async function readHeaderBlock(stream: Readable, maxBytes: number): Promise<HeaderBlock> {
-  const chunks: Buffer[] = [];
-  let n = 0;
+  const collector = new HeaderBlockCollector(maxBytes);
   try {
-    let tail = Buffer.alloc(0);
     for await (const chunk of stream as AsyncIterable<Buffer>) {
-      chunks.push(chunk);
-      n += chunk.length;
-      // Stop once the empty line is in: the body is never read for the header view. The last 3
-      // bytes of the previous chunk go with this one, for an empty line cut between two chunks.
-      const probe = Buffer.concat([tail, chunk]);
-      if (n >= maxBytes || probe.includes('\r\n\r\n') || (n === probe.length && probe.subarray(0, 2).equals(Buffer.from('\r\n')))) break;
-      tail = probe.subarray(Math.max(0, probe.length - 3));
+      collector.push(chunk);
+      if (collector.full) break;
     }
   } finally {
     stream.destroy();
   }
-  const buf = Buffer.concat(chunks).subarray(0, maxBytes);
-  const block = parseHeaderBlock(buf);
-  // A block cut by the bound: its last field may be cut too, so it is not reported as a field.
-  if (!block.complete && n >= maxBytes) return { fields: block.fields.slice(0, -1), length: block.fields.at(-2)?.end ?? 0, complete: false };
-  return block;
+  return collector.block();
 }
 
 /** Case-insensitive lookup helpers filters use on the view's headers. */

@@ -54,12 +54,20 @@ export interface ContentDeps {
  * Runs the content filters over the written (uncommitted) message and commits the plan. Throws
  * the SMTP reply when a filter refused or failed (the writer is aborted: nothing stays behind).
  */
-export async function contentStage(deps: ContentDeps, writer: MessageWriter, record: SpoolRecord, session: SMTPServerSession, st: SessionState): Promise<Stored> {
+export async function contentStage(
+  deps: ContentDeps,
+  writer: MessageWriter,
+  record: SpoolRecord,
+  session: SMTPServerSession,
+  st: SessionState,
+  /** The header block parsed from the DATA bytes as they arrived; without it, it is read back from the spool. */
+  received?: () => HeaderBlock,
+): Promise<Stored> {
   const connect = st.connect ? await st.connect : null;
   // Without a content filter, nor a connection verdict editing headers, nothing reads the
-  // message: skip re-reading its header block from disk on that hot path.
+  // message's header block: skip parsing it.
   const needsBlock = deps.pipeline.hasContentFilters() || Boolean(connect?.applied.some((a) => a.verdict.headerEdits?.length));
-  const block = needsBlock ? await readHeaderBlock(writer.reader(), HEADER_VIEW_MAX_BYTES) : NO_BLOCK;
+  const block = !needsBlock ? NO_BLOCK : received ? received() : await readHeaderBlock(writer.reader(), HEADER_VIEW_MAX_BYTES);
   const message = createMessageView({ queueId: record.id, size: record.size, block, open: () => writer.reader(record.headers ?? '') });
   const envelope: EnvelopeView = { mailFrom: record.mailFrom, rcpts: record.rcpts.map((r) => ({ address: r.address, route: r.route })) };
   const result = await deps.pipeline.content({ session: sessionView(session, st), envelope, message, connect });

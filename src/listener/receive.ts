@@ -10,7 +10,8 @@ import type { SessionState } from './server.js';
 import { BareNewlineDetector } from './bare-newline.js';
 import { receivedHeader } from './received-header.js';
 import { replyError, type SmtpReplyError } from './replies.js';
-import { contentStage } from './filter-stage.js';
+import { contentStage, HEADER_VIEW_MAX_BYTES } from './filter-stage.js';
+import { HeaderBlockCollector } from '../filters/header-block.js';
 import type { Pipeline } from '../filters/pipeline.js';
 import type { Stored } from '../filters/store.js';
 import { track } from '../observe/events.js';
@@ -55,6 +56,8 @@ export async function receiveMessage(
   }
   const guard = new BareNewlineDetector();
   const head = new HeaderScanner();
+  // The filters' header view is parsed from the bytes as they arrive, not read back from disk.
+  const block = new HeaderBlockCollector(HEADER_VIEW_MAX_BYTES);
   let writeError: unknown = null;
   const header = receivedHeader({
     helo: session.hostNameAppearsAs || session.clientHostname || '',
@@ -73,6 +76,7 @@ export async function receiveMessage(
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       guard.scan(chunk);
       head.scan(chunk);
+      block.push(chunk);
       if (writeError || guard.found || stream.sizeExceeded) continue; // keep reading, stop writing
       try {
         await body.write(chunk);
@@ -161,7 +165,7 @@ export async function receiveMessage(
   // drop) before the 250; a filter's refusal is the reply and nothing stays on disk.
   let stored: Stored;
   try {
-    stored = await contentStage(deps, body, record, session, st);
+    stored = await contentStage(deps, body, record, session, st, () => block.block());
   } catch (err) {
     const reply = err as SmtpReplyError;
     if (reply.responseCode) {

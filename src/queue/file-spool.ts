@@ -23,6 +23,16 @@ import type { Logger } from '../observe/log.js';
 
 const BODY_WRITE_CHUNK_BYTES = 64 * 1024;
 
+/** A stream of one Buffer; Readable.from() would drive it through an async iterator per delivery. */
+function oneChunk(buf: Buffer): Readable {
+  return new Readable({
+    read() {
+      this.push(buf);
+      this.push(null);
+    },
+  });
+}
+
 /** Streams one message to disk in bounded chunks, so a 100 MB message is never held whole. */
 class FileMessageWriter implements MessageWriter {
   private buffered: Buffer[] = [];
@@ -179,7 +189,7 @@ export class FileSpool implements Spool {
     if (cached) {
       const kept = keptBytes(cached, record.omit);
       // One chunk, headers included: one socket write at the smart host instead of two.
-      return Readable.from([record.headers ? Buffer.concat([Buffer.from(record.headers, 'latin1'), kept]) : kept]);
+      return oneChunk(record.headers ? Buffer.concat([Buffer.from(record.headers, 'latin1'), kept]) : kept);
     }
     const file = this.msgPath(record.id, area);
     // Only the body range: the trailer (record and footer) after it is never part of the message.

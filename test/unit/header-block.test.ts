@@ -3,7 +3,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
-import { parseHeaderBlock, readHeaderBlock } from '../../src/filters/header-block.js';
+import { HeaderBlockCollector, parseHeaderBlock, readHeaderBlock } from '../../src/filters/header-block.js';
 import { applyHeaderEdits, headerLine } from '../../src/filters/header-edits.js';
 import { keptBytes, keptRanges } from '../../src/queue/omit.js';
 
@@ -43,6 +43,48 @@ describe('header block parser', () => {
     const b = await readHeaderBlock(Readable.from([buf('From: a@b\r\nSubject: ' + 'x'.repeat(100) + '\r\n\r\n')]), 40);
     assert.equal(b.complete, false);
     assert.deepEqual(b.fields.map((f) => f.name), ['From']);
+  });
+});
+
+describe('header block collected from the DATA chunks', () => {
+  // The listener parses the block from the chunks as they arrive: whatever the chunking, the
+  // result must be the block of the whole message (what reading the spooled copy gives).
+  const messages = [
+    'From: a@b\r\nSubject: one\r\n two\r\n\r\nbody\r\nmore: not a header\r\n',
+    '\r\nFrom: body, not a header\r\n',
+    'From: a@b\r\n',
+    'X: 1\r\n\r\n',
+    '',
+    'From: a@b\r\nSubject: ' + 'x'.repeat(60) + '\r\n\r\nbody',
+  ];
+  const bounds = [1 << 20, 40, 12];
+  for (const [m, msg] of messages.entries()) {
+    for (const bound of bounds) {
+      test(`message ${m}, bound ${bound}: every two-cut chunking gives the whole message's block`, async () => {
+        const whole = buf(msg);
+        // Reference: the block of the first `bound` bytes; a field the bound cut is not reported.
+        const cut = parseHeaderBlock(whole.subarray(0, bound));
+        const want = cut.complete || whole.length < bound ? cut : { fields: cut.fields.slice(0, -1), length: cut.fields.at(-2)?.end ?? 0, complete: false };
+        assert.deepEqual(await readHeaderBlock(Readable.from(whole.length ? [whole] : []), bound), want);
+        for (let i = 0; i <= whole.length; i++) {
+          for (let j = i; j <= whole.length; j += 3) {
+            const c = new HeaderBlockCollector(bound);
+            for (const part of [whole.subarray(0, i), whole.subarray(i, j), whole.subarray(j)]) c.push(part);
+            assert.deepEqual(c.block(), want, `cuts at ${i} and ${j}`);
+          }
+        }
+      });
+    }
+  }
+
+  test('stops keeping chunks once the empty line is in', () => {
+    const c = new HeaderBlockCollector(1 << 20);
+    c.push(buf('From: a@b\r\n\r'));
+    assert.equal(c.full, false);
+    c.push(buf('\nbody'));
+    assert.equal(c.full, true);
+    c.push(buf('X-Late: 1\r\n\r\n'));
+    assert.deepEqual(c.block().fields.map((f) => f.name), ['From']);
   });
 });
 

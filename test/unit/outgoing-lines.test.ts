@@ -1,10 +1,14 @@
 // Where a message leaves Sluice: header lines folded to 998 octets, long body lines broken,
 // organisation headers removed or turned into cross-premises headers. Tables over the pure parts.
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
+import { Readable } from 'node:stream';
 import assert from 'node:assert/strict';
 import { BodyLineLimiter, foldHeaderBlock, MAX_LINE_OCTETS } from '../../src/delivery/outgoing/line-limit.js';
 import { fromDomain, joinFields, splitFields } from '../../src/delivery/outgoing/header-fields.js';
 import { outboundOrgHeaders, withoutOrgHeaders } from '../../src/delivery/outgoing/org-headers.js';
+import { OutgoingMessages } from '../../src/delivery/outgoing/outgoing.js';
+import type { Model, OutboundConnector } from '../../src/domain/model.js';
+import type { SpoolRecord } from '../../src/queue/record.js';
 
 const lines = (text: string): string[] => text.split('\r\n').filter((l, i, all) => i < all.length - 1 || l !== '');
 const longest = (text: string): number => Math.max(...lines(text).map((l) => l.length));
@@ -97,4 +101,77 @@ test('a DSN returns the header block without organisation headers and the body u
   assert.equal(withoutOrgHeaders(msg).toString('latin1'), 'Received: from x\r\nSubject: hi\r\n\r\nX-MS-Exchange-Organization-AuthAs: in the body\r\n');
   const clean = Buffer.from('Subject: hi\r\n\r\nbody\r\n');
   assert.equal(withoutOrgHeaders(clean), clean);
+});
+
+describe('OutgoingMessages.body: the stream that leaves', () => {
+  // No DKIM key: the rewrite is one Transform stage over the spool stream.
+  const model = { dkimSigning: [], inboundConnectors: [] } as unknown as Model;
+  const record = { id: 'Q1', client: { inbound: null } } as unknown as SpoolRecord;
+  const connector = (cloud: boolean) => ({ name: 'out', cloudServicesMailEnabled: cloud }) as unknown as OutboundConnector;
+  const head = 'X-MS-Exchange-Organization-AuthAs: Anonymous\r\nFrom: a@contoso.com\r\nX-MS-Exchange-CrossPremises-SCL: 1\r\nSubject: ' + 's'.repeat(1200) + '\r\n';
+  const body = '\r\nline one\r\n' + 'b'.repeat(2500) + '\r\n.dot\r\n';
+  const msg = Buffer.from(head + body, 'latin1');
+  const expected = (cloud: boolean) =>
+    foldHeaderBlock(joinFields(outboundOrgHeaders(splitFields(head), cloud))) + limit([body]);
+  const read = async (r: Readable) => {
+    const parts: Buffer[] = [];
+    for await (const c of r) parts.push(c as Buffer);
+    return Buffer.concat(parts).toString('latin1');
+  };
+
+  for (const cloud of [false, true]) {
+    test(`every cut of the spool stream gives the same bytes (cloudServicesMailEnabled ${cloud})`, async () => {
+      const out = new OutgoingMessages();
+      for (let i = 0; i <= msg.length; i += 37) {
+        for (const j of [i, i + 1, i + 2, i + 3, msg.length]) {
+          const chunks = [msg.subarray(0, i), msg.subarray(i, Math.max(i, j)), msg.subarray(Math.max(i, j))].filter((c) => c.length);
+          const got = await read(out.body(model, record, connector(cloud), () => Readable.from(chunks))());
+          assert.equal(got, expected(cloud), `cuts at ${i}, ${j}`);
+        }
+      }
+    });
+  }
+
+  test('a message without an empty line is all header block', async () => {
+    const got = await read(new OutgoingMessages().body(model, record, connector(false), () => Readable.from([Buffer.from(head, 'latin1')]))());
+    assert.equal(got, foldHeaderBlock(joinFields(outboundOrgHeaders(splitFields(head), false))));
+  });
+
+  test('a spool read error reaches the reader, and destroying the result closes the spool stream', async () => {
+    const failing = new Readable({ read() { this.destroy(new Error('EIO: spool read')); } });
+    await assert.rejects(read(new OutgoingMessages().body(model, record, connector(false), () => failing)()), /EIO/);
+    // A spool stream that gives its head and then waits (the delivery is cut off mid-body).
+    let pushed = false;
+    const src = new Readable({ read() { if (!pushed) this.push(Buffer.from('From: a@b\r\n\r\nbody\r\n')); pushed = true; } });
+    const r = new OutgoingMessages().body(model, record, connector(false), () => src)();
+    await new Promise((res) => r.once('data', res));
+    r.destroy();
+    await new Promise((res) => setImmediate(res));
+    assert.equal(src.destroyed, true);
+  });
+});
+
+test('BodyLineLimiter gives the same bytes as a whole-message reference for any chunking', () => {
+  // Reference: every line's content cut after 998 octets, then every 997 (the inserted SP counts).
+  const reference = (text: string) =>
+    text
+      .split('\r\n')
+      .map((line) => {
+        const parts = [line.slice(0, MAX_LINE_OCTETS)];
+        for (let i = MAX_LINE_OCTETS; i < line.length; i += MAX_LINE_OCTETS - 1) parts.push(line.slice(i, i + MAX_LINE_OCTETS - 1));
+        return parts.join('\r\n ');
+      })
+      .join('\r\n');
+  const text = ['short', 'a'.repeat(998), 'b'.repeat(999), 'c'.repeat(2500), '', 'd'.repeat(997)].join('\r\n') + '\r\n';
+  let seed = 7;
+  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+  for (let round = 0; round < 200; round++) {
+    const chunks: string[] = [];
+    for (let at = 0; at < text.length; ) {
+      const n = 1 + rnd(round % 2 ? 40 : 1500);
+      chunks.push(text.slice(at, at + n));
+      at += n;
+    }
+    assert.equal(limit(chunks), reference(text), `round ${round}`);
+  }
 });

@@ -12,11 +12,16 @@ import type { SpoolRecord } from '../../queue/record.js';
 /** Signatures kept for retries; a bound, not a tuning knob (a signature is ~500 bytes). */
 const SIGNATURE_CACHE_ENTRIES = 10_000;
 
+/** Whether any key could sign this message (originating mail, an enabled key), before its From: domain is known. */
+export function maySign(model: Model, record: SpoolRecord): boolean {
+  if (!model.dkimSigning.some((k) => k.enabled)) return false;
+  const inbound = record.client.inbound === null ? null : model.inboundConnectors.find((c) => c.name === record.client.inbound);
+  return inbound?.connectorType === 'OnPremises';
+}
+
 /** The key to sign this message with, or null: only originating mail, only an enabled key of its From domain. */
 export function signingKeyFor(model: Model, record: SpoolRecord, fromDomain: string | null): DkimKey | null {
-  if (!fromDomain || model.dkimSigning.length === 0) return null;
-  const inbound = record.client.inbound === null ? null : model.inboundConnectors.find((c) => c.name === record.client.inbound);
-  if (!inbound || inbound.connectorType !== 'OnPremises') return null;
+  if (!fromDomain || !maySign(model, record)) return null;
   return model.dkimSigning.find((k) => k.enabled && k.domain === fromDomain) ?? null;
 }
 

@@ -6,13 +6,14 @@
 // - PostgreSQL (must be kept and queryable): message trace, quarantine, config versions, the
 //   spool ownership leases and the replica registry.
 // Each service degrades on its own when its engine is unreachable, and says so in `degraded()`.
+import path from 'node:path';
 import type { Model } from '../domain/model.js';
 import type { Logger } from '../observe/log.js';
 import type pg from 'pg';
 import { openPg } from './pg.js';
 import { openRedis, type ClusterRedis } from './redis.js';
 import { LeaseSet } from './slot-leases.js';
-import { ReplicaHeartbeat } from './slot-replicas.js';
+import { REPLICAS_SEEN_FILE, ReplicaHeartbeat } from './slot-replicas.js';
 import { inboundCounts } from './inbound-counts.js';
 import { SharedHostMarks } from './host-marks.js';
 
@@ -46,7 +47,8 @@ export async function startCluster(model: Model, log: Logger): Promise<Cluster |
   if (!c.enabled) return null;
   const pool = c.postgresUrl ? openPg({ url: c.postgresUrl, nodeId: c.nodeId, log }) : null;
   const redis = c.redisUrl ? openRedis({ url: c.redisUrl, nodeId: c.nodeId, log }) : null;
-  const heartbeat = redis ? new ReplicaHeartbeat(redis, c.nodeId, c.leases.connectionTtlMs) : null;
+  const heartbeat = redis ? new ReplicaHeartbeat(redis, c.nodeId, c.leases.connectionTtlMs, path.join(model.spool.dir, REPLICAS_SEEN_FILE)) : null;
+  await heartbeat?.restore();
   const live = () => heartbeat?.live ?? 1;
   const slots = redis
     ? new LeaseSet({ redis, nodeId: c.nodeId, kind: 'slot', ttlMs: c.leases.connectionTtlMs, renewMs: c.leases.connectionRenewMs, policy: 'share', live, fairWaitMs: SLOT_FAIR_WAIT_MS, log })

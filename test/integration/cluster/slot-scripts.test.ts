@@ -7,6 +7,11 @@ import { Redis } from 'ioredis';
 import { startRedis, type RedisServer } from '../../helpers/redis.js';
 import { withLeaseScripts, type ScriptedRedis } from '../../../src/cluster/slot-scripts.js';
 import { mayTakeShared } from '../../../src/cluster/slot-caps.js';
+import { parseReplicasSeen, REPLICAS_SEEN_FILE, ReplicaHeartbeat } from '../../../src/cluster/slot-replicas.js';
+import type { ClusterRedis } from '../../../src/cluster/redis.js';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 
 let redis: RedisServer;
 let client: Redis;
@@ -82,4 +87,34 @@ test('host-down marks keep the later expiry and vanish when they expire', async 
   const later = (await r.sluiceReadMarks('t:marks', 't:reasons')).map(String);
   assert.deepEqual([later.length, later[1], later[3]], [4, 'h1', 'long']);
   assert.equal(await client.hget('t:reasons', 'h2'), null);
+});
+
+test('the replicas seen last outlive a restart: a replica started while Redis is down divides by them, not by 1', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'sluice-seen-'));
+  try {
+    const up = { client, ready: true } as unknown as ClusterRedis;
+    const beats = ['n1', 'n2', 'n3'].map((id) => new ReplicaHeartbeat(up, id, 30_000, path.join(dir, `${id}-${REPLICAS_SEEN_FILE}`)));
+    for (const b of beats) await b.beat();
+    await beats[0]!.beat();
+    assert.equal(beats[0]!.live, 3);
+    assert.equal(parseReplicasSeen(await readFile(path.join(dir, `n1-${REPLICAS_SEEN_FILE}`), 'utf8')), 3);
+    // n1 restarts with Redis away: no heartbeat answers, the file does.
+    const down = { client, ready: false } as unknown as ClusterRedis;
+    const restarted = new ReplicaHeartbeat(down, 'n1', 30_000, path.join(dir, `n1-${REPLICAS_SEEN_FILE}`));
+    assert.equal(restarted.live, 1, 'nothing restored yet');
+    await restarted.restore();
+    await restarted.beat();
+    assert.equal(restarted.live, 3);
+    const fresh = new ReplicaHeartbeat(down, 'n4', 30_000, path.join(dir, `n4-${REPLICAS_SEEN_FILE}`));
+    await fresh.restore();
+    assert.equal(fresh.live, 1, 'a replica that never saw Redis counts itself alone');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a replicas-seen file that is not a count is ignored', () => {
+  for (const [text, want] of [['3\n', 3], ['', null], ['0', null], ['-2', null], ['2.5', null], ['abc', null], [null, null]] as const) {
+    assert.equal(parseReplicasSeen(text), want, JSON.stringify(text));
+  }
 });

@@ -51,6 +51,7 @@ export interface PeerCertificateInfo {
 export interface SmartHostConnection {
   id: string;
   remoteAddress: string;
+  remotePort: number;
   opened: number;
   closed: number | null;
   /** DATA transactions completed on this connection, accepted or refused. */
@@ -96,6 +97,19 @@ export async function startSmartHost(opts: SmartHostOptions = {}): Promise<Smart
   const behaviour: SmartHostOptions = { ...opts };
   const byId = new Map<string, SmartHostConnection>();
   let open = 0;
+  /**
+   * Open connections by the client's address:port, so a connection counts as closed when the
+   * client's FIN arrives. smtp-server calls onClose a few event-loop turns after that, possibly after
+   * the same client's next connection was accepted: the counts at the host would overlap by an
+   * artefact of our own event loop, not by anything the client did.
+   */
+  const byPeer = new Map<string, SmartHostConnection>();
+  const closeConn = (conn: SmartHostConnection | undefined) => {
+    if (!conn || conn.closed !== null) return;
+    conn.closed = Date.now();
+    open -= 1;
+    byPeer.delete(`${conn.remoteAddress}:${conn.remotePort}`);
+  };
   const waiters = new Set<() => void>();
 
   const state: SmartHost = {
@@ -128,12 +142,14 @@ export async function startSmartHost(opts: SmartHostOptions = {}): Promise<Smart
       const conn: SmartHostConnection = {
         id: session.id,
         remoteAddress: session.remoteAddress,
+        remotePort: session.remotePort,
         opened: Date.now(),
         closed: null,
         messages: 0,
         secure: session.secure,
       };
       byId.set(session.id, conn);
+      byPeer.set(`${session.remoteAddress}:${session.remotePort}`, conn);
       state.connections.push(conn);
       open += 1;
       state.maxConcurrentConnections = Math.max(state.maxConcurrentConnections, open);
@@ -153,10 +169,7 @@ export async function startSmartHost(opts: SmartHostOptions = {}): Promise<Smart
     onClose(session) {
       const conn = byId.get(session.id);
       // onClose also fires for sockets that left before onConnect; those were never counted.
-      if (conn && conn.closed === null) {
-        conn.closed = Date.now();
-        open -= 1;
-      }
+      closeConn(conn);
     },
 
     onMailFrom(_address, session, callback) {
@@ -247,6 +260,11 @@ export async function startSmartHost(opts: SmartHostOptions = {}): Promise<Smart
     // Client misbehaviour (resets, TLS alerts) must not crash the test process; tests assert on records.
   });
   await new Promise<void>((resolve, reject) => {
+    server.server.on('connection', (socket: import('node:net').Socket) => {
+      const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+      // A STARTTLS upgrade moves the stream into a TLSSocket; its plain socket may never say 'end'.
+      socket.once('end', () => closeConn(byPeer.get(peer)));
+    });
     server.server.once('error', reject);
     server.listen(opts.port ?? 0, state.host, () => {
       server.server.off('error', reject);

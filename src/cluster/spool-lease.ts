@@ -310,6 +310,8 @@ export class SpoolLeases {
     noteAdoption();
     const entry: Adopted = { spoolId, path: dir, epoch: row.epoch, spool, queue: null, starting: Promise.resolve() };
     this.adopted.set(spoolId, entry);
+    // At once, not at the next round: the adopted queue may be delivered before that round comes.
+    noteLeases(this.leases());
     // Recovery of a large spool takes a while: it runs beside the rounds, which keep renewing.
     entry.starting = (async () => {
       await this.held(row, dir);
@@ -329,6 +331,7 @@ export class SpoolLeases {
 
   private async letGo(a: Adopted, why: string, expire = false): Promise<void> {
     this.adopted.delete(a.spoolId);
+    noteLeases(this.leases());
     await a.starting;
     await a.queue?.stop();
     await a.spool.close();

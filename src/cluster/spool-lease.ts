@@ -310,8 +310,10 @@ export class SpoolLeases {
     noteAdoption();
     const entry: Adopted = { spoolId, path: dir, epoch: row.epoch, spool, queue: null, starting: Promise.resolve() };
     this.adopted.set(spoolId, entry);
-    // At once, not at the next round: the adopted queue may be delivered before that round comes.
+    // At once, not at the next round: the adopted queue may be delivered before that round comes,
+    // and the round's registry view may predate the owner's heartbeat going stale.
     noteLeases(this.leases());
+    await listNodes(this.o.pool).then(({ nodes, dbNow }) => noteRegistry(nodes, dbNow)).catch(() => undefined);
     // Recovery of a large spool takes a while: it runs beside the rounds, which keep renewing.
     entry.starting = (async () => {
       await this.held(row, dir);

@@ -72,6 +72,9 @@ export interface Settings {
   variantRoot: string | null;
   /** BENCH_VARIANT_NODE_ARGS: extra node flags for the variant only (A/B of a flag: set BENCH_SLUICE_VARIANT=. for the same build). */
   variantNodeArgs: string[];
+  /** BENCH_SLUICE_ENV / BENCH_VARIANT_ENV: extra environment, `K=V K2=V2` (A/B of a switch such as SLUICE_DELIVERY_THREAD=0). */
+  sluiceEnv: Record<string, string>;
+  variantEnv: Record<string, string>;
   /** BENCH_VARIANT_LOG_LEVEL: the variant's SLUICE_LOG_LEVEL (default: BENCH_SLUICE_LOG_LEVEL). */
   variantLogLevel: string;
   /** BENCH_SYSCALLS=N: messages of one extra, untimed run under strace (system calls per message); 0 = off. */
@@ -87,6 +90,17 @@ function jsonObject(name: string): Record<string, unknown> {
   const v = JSON.parse(raw) as unknown;
   if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error(`${name} must be a JSON object`);
   return v as Record<string, unknown>;
+}
+
+function envPairs(name: string): Record<string, string> {
+  const pairs = (process.env[name] ?? '').split(' ').filter(Boolean);
+  return Object.fromEntries(
+    pairs.map((p) => {
+      const i = p.indexOf('=');
+      if (i <= 0) throw new Error(`${name}: ${p} is not K=V`);
+      return [p.slice(0, i), p.slice(i + 1)];
+    }),
+  );
 }
 
 export function settings(): Settings {
@@ -121,6 +135,8 @@ export function settings(): Settings {
     syscallMessages: num('BENCH_SYSCALLS', 0),
     variantLogLevel: process.env.BENCH_VARIANT_LOG_LEVEL ?? process.env.BENCH_SLUICE_LOG_LEVEL ?? 'warn',
     variantNodeArgs: (process.env.BENCH_VARIANT_NODE_ARGS ?? '').split(' ').filter(Boolean),
+    sluiceEnv: envPairs('BENCH_SLUICE_ENV'),
+    variantEnv: envPairs('BENCH_VARIANT_ENV'),
     sluiceConfig: jsonObject('BENCH_SLUICE_CONFIG'),
     variantConfig: jsonObject('BENCH_VARIANT_CONFIG'),
   };

@@ -68,7 +68,7 @@ async function startRelay(system: System, sink: Sink, c: Case, s: Settings, cert
   const nodeArgs = [...s.sluiceNodeArgs, ...(system === 'variant' ? s.variantNodeArgs : []), ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])];
   if (system === 'variant' && !s.variantRoot) throw new Error('system variant needs BENCH_SLUICE_VARIANT=DIR');
   const logLevel = system === 'variant' ? s.variantLogLevel : s.sluiceLogLevel;
-  const sl = await startSluiceRelay({ sinkPort: sink.port, nodeArgs, logLevel, greetingDelay: s.sluiceGreetingDelay, configPatch: { ...(filters ? sluiceFilterConfig(filters) : {}), ...(system === 'variant' ? s.variantConfig : s.sluiceConfig) }, ...(system === 'variant' ? { root: s.variantRoot! } : {}) });
+  const sl = await startSluiceRelay({ sinkPort: sink.port, nodeArgs, logLevel, env: system === 'variant' ? s.variantEnv : s.sluiceEnv, greetingDelay: s.sluiceGreetingDelay, configPatch: { ...(filters ? sluiceFilterConfig(filters) : {}), ...(system === 'variant' ? s.variantConfig : s.sluiceConfig) }, ...(system === 'variant' ? { root: s.variantRoot! } : {}) });
   return {
     port: sl.port,
     procs: { pid: sl.pid },

@@ -31,6 +31,8 @@ export interface SluiceOptions {
   /** Extra node flags, e.g. --cpu-prof. */
   nodeArgs?: string[];
   logLevel?: string;
+  /** Extra environment of the relay (BENCH_SLUICE_ENV / BENCH_VARIANT_ENV). */
+  env?: Record<string, string>;
   /** server.limits.greetingDelay, e.g. "100ms"; null or absent = the default (0, greet at once). */
   greetingDelay?: string | null;
   /** Another Sluice tree (bin/sluice.cjs + dist/) instead of this one: A/B runs of a change. */
@@ -69,7 +71,7 @@ export async function startSluiceRelay(o: SluiceOptions): Promise<SluiceRelay> {
   const proc = spawn(process.execPath, [...(o.nodeArgs ?? []), cli, 'start', '--config', configPath], {
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, SLUICE_LOG_LEVEL: o.logLevel ?? 'warn' },
+    env: { ...process.env, SLUICE_LOG_LEVEL: o.logLevel ?? 'warn', ...o.env },
   });
   let lines = 0;
   let out = '';

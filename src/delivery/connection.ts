@@ -19,6 +19,14 @@ export interface SmtpError extends Error {
   command?: string;
   recipient?: string;
   rejectedErrors?: SmtpError[];
+  /** Set by SmtpSession.send: the transaction failed before any of the body was read. */
+  unsent?: boolean;
+}
+
+/** Marks an error after which nothing of the body had been read: a stale cached connection may be retried. */
+function unsentMark(err: SmtpError, body: Readable): SmtpError {
+  err.unsent = body.readableDidRead === false;
+  return err;
 }
 
 export interface SendInfo {
@@ -32,12 +40,47 @@ export interface SendInfo {
 
 export type SessionOptions = ConstructorParameters<typeof SMTPConnection>[0] & {};
 
-export class SmtpSession {
+/** What the pools use of one outbound session: SmtpSession here, RemoteSession on the delivery thread. */
+export interface OutboundSession {
+  messages: number;
+  readonly isClosed: boolean;
+  readonly closed: Promise<void>;
+  readonly key: string;
+  readonly plaintextFallback: boolean;
+  readonly secure: boolean;
+  tlsFacts(): TlsFacts;
+  send(envelope: { from: string; to: string[] }, body: Readable): Promise<SendInfo>;
+  reset(): Promise<void>;
+  park(ms: number, onIdleExpired: () => void): void;
+  unpark(): void;
+  quit(): void;
+  close(): void;
+}
+
+/** Opens a session: SmtpSession.open's signature. */
+export type SessionOpener = (options: SessionOptions, key: string, timeouts: DeliveryTimeouts, plaintextFallback: boolean, signal?: AbortSignal) => Promise<OutboundSession>;
+
+/** The idle timer of a session the pool keeps for the next message (both kinds of session). */
+export abstract class ParkableSession {
+  protected idleTimer: NodeJS.Timeout | undefined;
+
+  /** Parks the session; `onIdleExpired` runs if nobody takes it within `ms`. */
+  park(ms: number, onIdleExpired: () => void): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(onIdleExpired, ms);
+    this.idleTimer.unref();
+  }
+
+  unpark(): void {
+    clearTimeout(this.idleTimer);
+  }
+}
+
+export class SmtpSession extends ParkableSession implements OutboundSession {
   /** Transactions started on this connection (accepted or refused). */
   messages = 0;
   isClosed = false;
   readonly closed: Promise<void>;
-  private idleTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly conn: SMTPConnection,
@@ -46,6 +89,7 @@ export class SmtpSession {
     readonly plaintextFallback: boolean,
     private readonly watch: StageWatch,
   ) {
+    super();
     this.closed = new Promise((resolve) => {
       conn.once('end', () => {
         this.isClosed = true;
@@ -120,28 +164,17 @@ export class SmtpSession {
         fn();
       };
       this.watch.onExpire = (err) => {
-        settle(() => reject(err));
+        settle(() => reject(unsentMark(err, body)));
         this.conn.close();
       };
       this.conn.send(envelope, watchedBody(body, this.watch), (err, info) =>
-        settle(() => (err ? reject(this.watch.error ?? err) : resolve({ ...(info as unknown as SendInfo), secure: this.conn.secure }))),
+        settle(() => (err ? reject(unsentMark(this.watch.error ?? err, body)) : resolve({ ...(info as unknown as SendInfo), secure: this.conn.secure }))),
       );
     });
   }
 
   reset(): Promise<void> {
     return new Promise((resolve, reject) => this.conn.reset((err) => (err ? reject(err) : resolve())));
-  }
-
-  /** Parks the session; `onIdleExpired` runs if nobody takes it within `ms`. */
-  park(ms: number, onIdleExpired: () => void): void {
-    clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(onIdleExpired, ms);
-    this.idleTimer.unref();
-  }
-
-  unpark(): void {
-    clearTimeout(this.idleTimer);
   }
 
   /** Polite close: QUIT, then the socket ends; a server that never answers is cut off. */

@@ -15,7 +15,8 @@ import type tls from 'node:tls';
 import type { DeliveryTimeouts, OutboundConnector } from '../domain/model.js';
 import type { Logger } from '../observe/log.js';
 import { DELIVERY_TIMEOUT_DEFAULTS } from '../domain/connector-defaults.js';
-import { SmtpSession, type SendInfo, type SessionOptions, type SmtpError } from './connection.js';
+import { SmtpSession, type OutboundSession, type SendInfo, type SessionOpener, type SessionOptions, type SmtpError } from './connection.js';
+import { remoteOpener } from './remote-session.js';
 import { evaluateTls, policyReply, tlsConnectOptions } from './tls-policy.js';
 import type { Lease, LeaseGate } from '../cluster/slot-leases.js';
 
@@ -79,6 +80,8 @@ export class Pools {
     private readonly timeouts: () => DeliveryTimeouts = () => DELIVERY_TIMEOUT_DEFAULTS,
     /** Cluster-wide slots (cluster mode with Redis); null on a single node. */
     private readonly slots: SlotGate | null = null,
+    /** Where sessions run: the delivery thread, or this thread with SLUICE_DELIVERY_THREAD=0 (A/B runs). */
+    private readonly opener: SessionOpener = process.env.SLUICE_DELIVERY_THREAD === '0' ? SmtpSession.open : remoteOpener(log),
   ) {
     slots?.onOver((key, n) => this.pools.get(key)?.pool.shedIdle(n));
   }
@@ -112,7 +115,7 @@ export class Pools {
     }
     // The connector changed on reload: the old pool drains (its busy sessions close when done).
     existing?.pool.retire();
-    const pool = new ConnectorPool(spec.connector, spec.maxConnections, this.heloName(), tlsConnectOptions(spec.connector), timeouts, this.log, this.slots ? { gate: this.slots, key: spec.key } : null);
+    const pool = new ConnectorPool(spec.connector, spec.maxConnections, this.heloName(), tlsConnectOptions(spec.connector), timeouts, this.log, this.slots ? { gate: this.slots, key: spec.key } : null, this.opener);
     this.pools.set(spec.key, { signature, pool, connector: spec.connector, maxConnections: spec.maxConnections, helo, timeouts });
     return pool;
   }
@@ -163,9 +166,9 @@ const stoppingError = (): SmtpError =>
 
 class ConnectorPool {
   private open = 0;
-  private readonly idle: SmtpSession[] = [];
+  private readonly idle: OutboundSession[] = [];
   private readonly waiters = new Set<() => void>();
-  private readonly busy = new Set<SmtpSession>();
+  private readonly busy = new Set<OutboundSession>();
   private readonly aborter = new AbortController();
   private retired = false;
 
@@ -177,6 +180,7 @@ class ConnectorPool {
     private readonly timeouts: DeliveryTimeouts,
     private readonly log: Logger | undefined,
     private readonly cluster: { gate: LeaseGate; key: string } | null = null,
+    private readonly opener: SessionOpener = SmtpSession.open,
   ) {
     // Every connection being opened listens for the stop: up to the window at once.
     setMaxListeners(0, this.aborter.signal);
@@ -206,7 +210,7 @@ class ConnectorPool {
         const refused = (e.code === 'EENVELOPE' || e.code === 'EMESSAGE') && e.responseCode !== 421;
         this.release(session, refused ? 'reset' : 'close');
         // A cached connection the server had already dropped: nothing was sent, so try a fresh one once.
-        const stale = reused && !e.responseCode && stream.readableDidRead === false;
+        const stale = reused && !e.responseCode && e.unsent === true;
         if (stale && attempt === 0) continue;
         stream.destroy();
         throw err;
@@ -214,7 +218,7 @@ class ConnectorPool {
     }
   }
 
-  private async acquire(target: PoolTarget): Promise<SmtpSession> {
+  private async acquire(target: PoolTarget): Promise<OutboundSession> {
     const key = targetKey(target);
     const deadline = Date.now() + SLOT_WAIT_TIMEOUT_MS;
     for (;;) {
@@ -232,7 +236,7 @@ class ConnectorPool {
             continue;
           }
         }
-        let session: SmtpSession;
+        let session: OutboundSession;
         try {
           session = await this.connect(target);
         } catch (err) {
@@ -256,11 +260,11 @@ class ConnectorPool {
     }
   }
 
-  private async connect(target: PoolTarget): Promise<SmtpSession> {
+  private async connect(target: PoolTarget): Promise<OutboundSession> {
     const settings = this.connector.tlsSettings;
-    let session: SmtpSession;
+    let session: OutboundSession;
     try {
-      session = await SmtpSession.open(this.options(target, false), targetKey(target), this.timeouts, false, this.aborter.signal);
+      session = await this.opener(this.options(target, false), targetKey(target), this.timeouts, false, this.aborter.signal);
     } catch (err) {
       const e = err as SmtpError;
       if (e.code !== 'ETLS') throw err;
@@ -271,7 +275,7 @@ class ConnectorPool {
         { stage: 'deliver', connector: this.connector.name, host: targetKey(target), err: e.message },
         'TLS handshake failed; retrying in plaintext (opportunistic TLS)',
       );
-      return SmtpSession.open(this.options(target, true), targetKey(target), this.timeouts, true, this.aborter.signal);
+      return this.opener(this.options(target, true), targetKey(target), this.timeouts, true, this.aborter.signal);
     }
     const verdict = evaluateTls(settings, this.connector.tlsDomain ?? target.name, session.tlsFacts());
     if (!verdict.ok) {
@@ -306,7 +310,7 @@ class ConnectorPool {
     };
   }
 
-  private release(session: SmtpSession, how: 'keep' | 'reset' | 'close'): void {
+  private release(session: OutboundSession, how: 'keep' | 'reset' | 'close'): void {
     this.busy.delete(session);
     const spent = session.messages >= this.connector.maxMessagesPerConnection;
     if (how === 'close' || this.retired || spent || session.isClosed) {
@@ -326,7 +330,7 @@ class ConnectorPool {
     session.reset().then(park, () => session.close());
   }
 
-  private takeIdle(key: string): SmtpSession | undefined {
+  private takeIdle(key: string): OutboundSession | undefined {
     const i = this.idle.findIndex((s) => s.key === key && !s.isClosed);
     if (i < 0) return undefined;
     const [session] = this.idle.splice(i, 1);
@@ -334,7 +338,7 @@ class ConnectorPool {
     return session;
   }
 
-  private dropIdle(session: SmtpSession): void {
+  private dropIdle(session: OutboundSession): void {
     const i = this.idle.indexOf(session);
     if (i >= 0) this.idle.splice(i, 1);
   }

@@ -1,7 +1,7 @@
 // File-level helpers of the file spool: coalesced directory fsyncs, synced writes, moving damaged
 // files to corrupt/, and turning an errno met while reading the spool into E_SPOOL_IO (an I/O
 // error stops the start; it never moves good mail aside).
-import { promises as fs, constants as FS, readdirSync } from 'node:fs';
+import { close as closeCb, fsync as fsyncCb, open as openCb, promises as fs, rename as renameCb, unlink as unlinkCb, write as writeCb, constants as FS, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { SluiceError } from '../domain/errors.js';
 import type { Logger } from '../observe/log.js';
@@ -14,40 +14,56 @@ export interface SpoolPaths {
   corruptDir: string;
 }
 
-/** Coalesces directory fsyncs: every caller waits for one fsync that started after its rename. */
+/**
+ * A directory's fsync on a descriptor kept open for the spool's lifetime (opening and closing it
+ * per commit cost two more rounds on the thread pool). Every caller gets an fsync that starts
+ * after its call, so after its rename: no coalescing, which would make a caller that comes while
+ * one is in flight wait for a second round.
+ */
 export class DirSyncer {
-  private inflight: Promise<void> | null = null;
-  private next: Promise<void> | null = null;
+  private fd: Promise<number> | null = null;
   constructor(private readonly dir: string) {}
 
-  sync(): Promise<void> {
-    if (!this.inflight) return this.start();
-    if (!this.next) {
-      this.next = this.inflight.then(
-        () => this.start(),
-        () => this.start(),
-      );
-    }
-    return this.next;
+  async sync(): Promise<void> {
+    this.fd ??= openFd(this.dir, FS.O_RDONLY);
+    const fd = await this.fd.catch((err: unknown) => {
+      this.fd = null; // try again next time (the folder may be back)
+      throw err;
+    });
+    await fsyncFd(fd);
   }
 
-  private start(): Promise<void> {
-    this.next = null;
-    const p = (async () => {
-      const fh = await fs.open(this.dir, FS.O_RDONLY);
-      try {
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-    })();
-    this.inflight = p;
-    const clear = () => {
-      if (this.inflight === p) this.inflight = null;
-    };
-    p.then(clear, clear);
-    return p;
+  async close(): Promise<void> {
+    const fd = this.fd;
+    this.fd = null;
+    const n = await fd?.catch(() => null);
+    if (typeof n === 'number') await new Promise<void>((resolve) => closeCb(n, () => resolve()));
   }
+}
+
+// The callback API on plain descriptors: the spool's hot path (one message = one open, one write,
+// one rename, two fsyncs, one close) without FileHandle objects.
+const settle = <T>(resolve: (v: T) => void, reject: (e: unknown) => void) => (err: NodeJS.ErrnoException | null, v?: T) => (err ? reject(err) : resolve(v as T));
+
+export const openFd = (file: string, flags: string | number, mode?: number): Promise<number> => new Promise((res, rej) => openCb(file, flags, mode, settle(res, rej)));
+export const fsyncFd = (fd: number): Promise<void> => new Promise((res, rej) => fsyncCb(fd, settle(res, rej)));
+export const rename = (from: string, to: string): Promise<void> => new Promise((res, rej) => renameCb(from, to, settle(res, rej)));
+export const unlinkFile = (file: string): Promise<void> => new Promise((res, rej) => unlinkCb(file, settle(res, rej)));
+export { closeCb as closeFd };
+
+/** Writes all of `data` at the current position (a regular file takes it in one call unless the disk is full). */
+export async function writeAll(fd: number, data: Buffer): Promise<void> {
+  let at = 0;
+  while (at < data.length) {
+    at += await new Promise<number>((res, rej) => writeCb(fd, data, at, data.length - at, null, settle(res, rej)));
+  }
+}
+
+/** Waits for every promise (none is left running behind a failure), then throws the first error. */
+export async function settledAll(ps: Promise<unknown>[]): Promise<void> {
+  const out = await Promise.allSettled(ps);
+  const failed = out.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /** Writes `text` to `file` and fsyncs it (the caller renames it into place). */

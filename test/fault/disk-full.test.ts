@@ -85,6 +85,10 @@ describe('spool on a full disk', () => {
     for (let i = 0; i < QUEUED; i++) assert.match(await transact(`queued ${i}`, 20_000), /^250 /);
     assert.equal((await spoolIds(spoolDir)).length, QUEUED);
     await sluice!.waitForLog((l) => l.msg === 'delivery deferred');
+    // Each first attempt ends in a deferral with its state on disk, before the disk is filled.
+    const deadline = Date.now() + 10_000;
+    while ((await queueFiles()).filter((f) => f.endsWith('.state')).length < QUEUED && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal((await queueFiles()).filter((f) => f.endsWith('.state')).length, QUEUED, 'every queued message has its deferred state');
   });
 
   test('a full spool answers 452 4.3.1 at the end of DATA; queued files are untouched and the daemon keeps running', async (t) => {

@@ -7,7 +7,7 @@ import { mkdtemp, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Case, Settings } from './cases.js';
-import { members, meter, threadCpuSeconds, type ProcSet } from './procs.js';
+import { busiestOtherThread, members, meter, threadCpuSeconds, type ProcSet } from './procs.js';
 import { countSyscalls } from './syscalls.js';
 import { runSmtpSource, startNodeSinkProcess, startSmtpSink, type Sink } from './tools.js';
 import { runClient } from './smtp-client.js';
@@ -26,7 +26,8 @@ export interface Figures {
   msgsPerS: number[];
   cpuMsPerMsg: number[];
   /** Sluice only: CPU ms per message of the main thread (what --cpu-prof sees) and of all other threads (libuv's pool: fs calls and fsync; V8's GC helpers). */
-  threadCpu: { mainMs: number; otherMs: number }[];
+  /** Per run: main thread, all other threads, and the busiest one of those (the delivery thread). */
+  threadCpu: { mainMs: number; otherMs: number; busiestMs: number }[];
   peakRssBytes: number;
   peakPssBytes: number;
   p50Ms: number;
@@ -189,7 +190,11 @@ export async function timedRun(x: Subject, s: Settings): Promise<RunWindow> {
     }
     if (threads0 && relay.procs && 'pid' in relay.procs) {
       const t1 = threadCpuSeconds(relay.procs.pid);
-      f.threadCpu.push({ mainMs: ((t1.main - threads0.main) / done) * 1000, otherMs: ((t1.other - threads0.other) / done) * 1000 });
+      f.threadCpu.push({
+        mainMs: ((t1.main - threads0.main) / done) * 1000,
+        otherMs: ((t1.other - threads0.other) / done) * 1000,
+        busiestMs: (busiestOtherThread(threads0.byTid, t1.byTid) / done) * 1000,
+      });
     }
   } catch (e) {
     m?.stop();

@@ -96,22 +96,36 @@ export function meter(set: ProcSet): Meter {
 /**
  * CPU seconds of one process split by thread: the main thread (JavaScript, and the syscalls it
  * makes inline: socket reads and writes) and every other thread (libuv's pool, where fs calls and
- * fsync run; V8's GC and compiler helpers). Threads that exited are not counted.
+ * fsync run; V8's GC and compiler helpers; Sluice's worker threads), each by thread id, so a run's
+ * busiest other thread (the delivery thread) can be told from the rest. Threads that exited are
+ * not counted.
  */
-export function threadCpuSeconds(pid: number): { main: number; other: number } {
+export function threadCpuSeconds(pid: number): { main: number; other: number; byTid: Map<number, number> } {
   let main = 0;
   let other = 0;
+  const byTid = new Map<number, number>();
   let tids: string[] = [];
   try {
     tids = readdirSync(`/proc/${pid}/task`);
   } catch {
-    return { main, other };
+    return { main, other, byTid };
   }
   for (const tid of tids) {
     const s = readStat(Number(tid), `/proc/${pid}/task/${tid}/stat`);
     if (!s) continue;
-    if (s.pid === pid) main += s.cpuTicks / CLOCK_TICKS_PER_S;
-    else other += s.cpuTicks / CLOCK_TICKS_PER_S;
+    const secs = s.cpuTicks / CLOCK_TICKS_PER_S;
+    if (s.pid === pid) main += secs;
+    else {
+      other += secs;
+      byTid.set(s.pid, secs);
+    }
   }
-  return { main, other };
+  return { main, other, byTid };
+}
+
+/** The largest CPU seconds one non-main thread spent between two snapshots. */
+export function busiestOtherThread(before: Map<number, number>, after: Map<number, number>): number {
+  let most = 0;
+  for (const [tid, secs] of after) most = Math.max(most, secs - (before.get(tid) ?? 0));
+  return most;
 }

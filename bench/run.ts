@@ -43,7 +43,9 @@ const cpuCell = (f: Figures) => (f.system === 'ceiling' || !f.cpuMsPerMsg.length
 
 /** Sluice's CPU split: main thread (JS + inline socket syscalls) / other threads (libuv fs pool, GC). */
 const threadNote = (f: Figures) =>
-  f.threadCpu.length ? `main thread ${fmt(median(f.threadCpu.map((t) => t.mainMs)), 2)} + other threads ${fmt(median(f.threadCpu.map((t) => t.otherMs)), 2)} ms/msg` : '';
+  f.threadCpu.length
+    ? `main thread ${fmt(median(f.threadCpu.map((t) => t.mainMs)), 2)} + other threads ${fmt(median(f.threadCpu.map((t) => t.otherMs)), 2)} ms/msg (busiest other thread ${fmt(median(f.threadCpu.map((t) => t.busiestMs)), 2)})`
+    : '';
 
 function table(rows: Figures[]): string {
   const out = [

@@ -42,6 +42,8 @@ export type SessionOptions = ConstructorParameters<typeof SMTPConnection>[0] & {
 
 /** What the pools use of one outbound session: SmtpSession here, RemoteSession on the delivery thread. */
 export interface OutboundSession {
+  /** Whether the session runs on the delivery thread (remote-session.ts) or on this one. */
+  readonly onDeliveryThread: boolean;
   messages: number;
   readonly isClosed: boolean;
   readonly closed: Promise<void>;
@@ -77,6 +79,7 @@ export abstract class ParkableSession {
 }
 
 export class SmtpSession extends ParkableSession implements OutboundSession {
+  readonly onDeliveryThread = false;
   /** Transactions started on this connection (accepted or refused). */
   messages = 0;
   isClosed = false;

@@ -188,7 +188,7 @@ export class Deliverer {
     try {
       const pool = { key: g.key, connector: g.connector, maxConnections: g.window };
       const from = envelopeSender(this.getModel(), record, g.domain, rcpts);
-      const info = await this.pools.send(pool, target, { from, to: rcpts }, body);
+      const info = await this.pools.send(pool, target, { from, to: rcpts }, body, record.size);
       if (info.secure !== undefined) onSent?.(info.secure);
       const rejected = new Map((info.rejectedErrors ?? []).map((e) => [String(e.recipient), e]));
       for (const a of rcpts) {

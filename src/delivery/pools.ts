@@ -27,6 +27,13 @@ const IDLE_KEEP_MS = 5_000;
  * 5 s (connection.ts), so a slot comes back within this. The queue manager's window does the rest.
  */
 const SLOT_WAIT_TIMEOUT_MS = 6_000;
+/**
+ * A message larger than this is delivered by a session on this thread, not the delivery thread:
+ * its body would cross as fresh memory, which the delivery thread's heap (little JavaScript of its
+ * own, so rarely collected) gives back only once about 64 MB have piled up. A 100 MB message grew
+ * the process by ~100 MB that way against ~35 MB here.
+ */
+export const DELIVERY_THREAD_MAX_BYTES = 1024 * 1024;
 /** In cluster mode an idle connection holds a slot another replica may be waiting for: keep it briefly. */
 const CLUSTER_IDLE_KEEP_MS = 1_000;
 /** A slot held by another replica frees without a local event: ask the cluster again this often. */
@@ -86,8 +93,11 @@ export class Pools {
     slots?.onOver((key, n) => this.pools.get(key)?.pool.shedIdle(n));
   }
 
-  /** One SMTP transaction for `envelope` through the destination's pool; rejects with an SmtpError. */
-  send(spec: PoolSpec, target: PoolTarget, envelope: Envelope, body: () => Readable): Promise<SendInfo> {
+  /**
+   * One SMTP transaction for `envelope` through the destination's pool; rejects with an SmtpError.
+   * `size` (the message's bytes, when known) keeps a large message off the delivery thread.
+   */
+  send(spec: PoolSpec, target: PoolTarget, envelope: Envelope, body: () => Readable, size = 0): Promise<SendInfo> {
     if (this.stopping) return Promise.reject(stoppingError());
     let pool: ConnectorPool;
     try {
@@ -97,7 +107,7 @@ export class Pools {
       const e = err as SmtpError;
       return Promise.reject(Object.assign(e, { code: 'ECONFIG', command: 'API', response: `connector ${spec.connector.name}: ${e.message}` }));
     }
-    return pool.send(target, envelope, body);
+    return pool.send(target, envelope, body, size > DELIVERY_THREAD_MAX_BYTES);
   }
 
   private poolFor(spec: PoolSpec): ConnectorPool {
@@ -194,9 +204,10 @@ class ConnectorPool {
     return this.open === 0 && this.waiters.size === 0;
   }
 
-  async send(target: PoolTarget, envelope: Envelope, body: () => Readable): Promise<SendInfo> {
+  /** `local`: the session must run on this thread (a large message), not the delivery thread. */
+  async send(target: PoolTarget, envelope: Envelope, body: () => Readable, local = false): Promise<SendInfo> {
     for (let attempt = 0; ; attempt++) {
-      const session = await this.acquire(target);
+      const session = await this.acquire(target, local);
       this.busy.add(session);
       const reused = session.messages > 0;
       const stream = body();
@@ -218,11 +229,11 @@ class ConnectorPool {
     }
   }
 
-  private async acquire(target: PoolTarget): Promise<OutboundSession> {
+  private async acquire(target: PoolTarget, local: boolean): Promise<OutboundSession> {
     const key = targetKey(target);
     const deadline = Date.now() + SLOT_WAIT_TIMEOUT_MS;
     for (;;) {
-      const cached = this.takeIdle(key);
+      const cached = this.takeIdle(key, local);
       if (cached) return cached;
       if (this.open < this.maxConnections) {
         this.open++;
@@ -238,7 +249,7 @@ class ConnectorPool {
         }
         let session: OutboundSession;
         try {
-          session = await this.connect(target);
+          session = await this.connect(target, local ? SmtpSession.open : this.opener);
         } catch (err) {
           this.freeSlot(lease);
           throw err;
@@ -251,7 +262,7 @@ class ConnectorPool {
         return session;
       }
       // Every slot is taken: an idle connection to another host gives its slot up for this one.
-      const other = this.idle.find((s) => s.key !== key);
+      const other = this.idle.find((s) => s.key !== key || this.kindDiffers(s, local));
       if (other) {
         this.dropIdle(other);
         other.quit();
@@ -260,11 +271,11 @@ class ConnectorPool {
     }
   }
 
-  private async connect(target: PoolTarget): Promise<OutboundSession> {
+  private async connect(target: PoolTarget, open: SessionOpener): Promise<OutboundSession> {
     const settings = this.connector.tlsSettings;
     let session: OutboundSession;
     try {
-      session = await this.opener(this.options(target, false), targetKey(target), this.timeouts, false, this.aborter.signal);
+      session = await open(this.options(target, false), targetKey(target), this.timeouts, false, this.aborter.signal);
     } catch (err) {
       const e = err as SmtpError;
       if (e.code !== 'ETLS') throw err;
@@ -275,7 +286,7 @@ class ConnectorPool {
         { stage: 'deliver', connector: this.connector.name, host: targetKey(target), err: e.message },
         'TLS handshake failed; retrying in plaintext (opportunistic TLS)',
       );
-      return this.opener(this.options(target, true), targetKey(target), this.timeouts, true, this.aborter.signal);
+      return open(this.options(target, true), targetKey(target), this.timeouts, true, this.aborter.signal);
     }
     const verdict = evaluateTls(settings, this.connector.tlsDomain ?? target.name, session.tlsFacts());
     if (!verdict.ok) {
@@ -330,8 +341,13 @@ class ConnectorPool {
     session.reset().then(park, () => session.close());
   }
 
-  private takeIdle(key: string): OutboundSession | undefined {
-    const i = this.idle.findIndex((s) => s.key === key && !s.isClosed);
+  /** A session of the other kind than wanted: a large message wants one on this thread. */
+  private kindDiffers(s: OutboundSession, local: boolean): boolean {
+    return local && s.onDeliveryThread;
+  }
+
+  private takeIdle(key: string, local: boolean): OutboundSession | undefined {
+    const i = this.idle.findIndex((s) => s.key === key && !s.isClosed && !this.kindDiffers(s, local));
     if (i < 0) return undefined;
     const [session] = this.idle.splice(i, 1);
     session!.unpark();

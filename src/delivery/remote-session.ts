@@ -150,6 +150,7 @@ export function deliveryThread(): Pick<SessionHost, 'opened' | 'threadId' | 'ter
 }
 
 export class RemoteSession extends ParkableSession implements OutboundSession {
+  readonly onDeliveryThread = true;
   messages = 0;
   isClosed = false;
   readonly closed: Promise<void>;

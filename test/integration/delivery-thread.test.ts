@@ -73,6 +73,19 @@ test('a 6 MB message crosses in windowed chunks and arrives whole', async () => 
   assert.equal(sha(raw), sha(msg));
 });
 
+test('a message over 1 MB is carried by a session on the main thread (its memory would linger on the delivery thread)', async () => {
+  const msg = message(3 * 1024 * 1024);
+  const opened = deliveryThread().opened;
+  const n = host.messages.length;
+  await pools.send(spec('large'), target(host), envelope, () => chunked(msg), msg.length);
+  const got = await host.waitFor(n + 1);
+  assert.equal(sha(got[n]!.raw), sha(msg));
+  assert.equal(deliveryThread().opened, opened, 'no session was opened on the delivery thread for it');
+  // A small message right after it may use that same connection; a large one never takes a delivery-thread session.
+  await pools.send(spec('large'), target(host), envelope, () => chunked(message(1_000)), 1_000);
+  await host.waitFor(n + 2);
+});
+
 test('a body that fails half-way fails the transaction and never arrives truncated', async () => {
   const msg = message(2 * 1024 * 1024);
   const n = host.messages.length;

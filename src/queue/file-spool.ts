@@ -1,7 +1,7 @@
 // The file spool, the one implementation of the Spool interface (spool.ts): "250 means on disk".
 // A message is one immutable file queue/<id>.msg (received bytes + the record at commit + footer,
-// spool-format.ts) written as .tmp, renamed, fsynced once, and the directory fsynced (shared by
-// concurrent commits) before the caller may answer 250. Later state goes to <id>.state (tmp +
+// spool-format.ts) written as .tmp, renamed, then fsynced once together with its directory, before
+// the caller may answer 250. Later state goes to <id>.state (tmp +
 // fsync + rename); a message delivered at its first attempt is just unlinked. The process that
 // opens the spool holds its lock (spool-lock.ts) until close().
 import { promises as fs, createReadStream, existsSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// File-level helpers of the file spool: coalesced directory fsyncs, synced writes, moving damaged
+// File-level helpers of the file spool: directory fsyncs, plain-descriptor calls, synced writes, moving damaged
 // files to corrupt/, and turning an errno met while reading the spool into E_SPOOL_IO (an I/O
 // error stops the start; it never moves good mail aside).
 import { close as closeCb, fsync as fsyncCb, open as openCb, promises as fs, rename as renameCb, unlink as unlinkCb, write as writeCb, constants as FS, readdirSync } from 'node:fs';

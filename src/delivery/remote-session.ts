@@ -17,7 +17,6 @@ import type { TlsFacts } from './tls-policy.js';
 const BODY_WINDOW_BYTES = 1024 * 1024;
 /** Body bytes gathered before they are posted (a message up to this size crosses in one post). */
 const POST_BYTES = 64 * 1024;
-const QUIT_TIMEOUT_MS = 5_000;
 
 const lost = (): SmtpError => Object.assign(new Error('Connection closed unexpectedly (delivery thread exited)'), { code: 'ECONNECTION', command: 'CONN' });
 
@@ -134,19 +133,18 @@ class SessionHost {
 }
 
 let shared: SessionHost | null = null;
+const sessionHost = (): SessionHost => (shared ??= new SessionHost());
 
 /** Opens sessions on the process's delivery thread; `log` hears about a thread that died. */
 export function remoteOpener(log?: Logger): SessionOpener {
-  shared ??= new SessionHost();
-  shared.log ??= log;
-  const host = shared;
+  const host = sessionHost();
+  host.log ??= log;
   return (options, key, timeouts, plaintextFallback, signal) => host.open(options, key, timeouts, plaintextFallback, signal);
 }
 
 /** The process's delivery thread as tests see it. */
 export function deliveryThread(): Pick<SessionHost, 'opened' | 'threadId' | 'terminate'> {
-  shared ??= new SessionHost();
-  return shared;
+  return sessionHost();
 }
 
 export class RemoteSession extends ParkableSession implements OutboundSession {
@@ -156,7 +154,7 @@ export class RemoteSession extends ParkableSession implements OutboundSession {
   readonly closed: Promise<void>;
   private resolveClosed!: () => void;
   private txSeq = 0;
-  private sending: (Pending<SendInfo> & { acked(bytes: number): void; stop(): void }) | null = null;
+  private sending: (Pending<SendInfo> & { acked(bytes: number): void }) | null = null;
   private resetting: Pending<void> | null = null;
 
   constructor(
@@ -236,7 +234,6 @@ export class RemoteSession extends ParkableSession implements OutboundSession {
           acked = bytes;
           if (posted - acked <= BODY_WINDOW_BYTES && !finished) body.resume();
         },
-        stop,
       };
       body.on('data', onData);
       body.once('end', onEnd);
@@ -281,13 +278,11 @@ export class RemoteSession extends ParkableSession implements OutboundSession {
     });
   }
 
-  /** QUIT on the worker (which cuts a peer that never answers after QUIT_TIMEOUT_MS). */
+  /** QUIT on the worker, whose session cuts a peer that never answers it (connection.ts). */
   quit(): void {
     clearTimeout(this.idleTimer);
     if (this.isClosed) return;
     this.host.post({ type: 'quit', id: this.id });
-    // Belt and braces: a close after the same grace as the worker's own.
-    setTimeout(() => this.close(), QUIT_TIMEOUT_MS + 1_000).unref();
   }
 
   close(): void {

@@ -59,7 +59,7 @@ export interface Settings {
   /** Stop starting new cases after this long (the memory part still runs). */
   deadlineMs: number;
   cases: Case[];
-  /** Which systems to run: ceiling, postfix, sluice. */
+  /** Which systems to run: ceiling, postfix, sluice, variant (BENCH_SLUICE_VARIANT), floor, floor-thread (bench/floor-relay.ts). */
   systems: string[];
   sluiceNodeArgs: string[];
   /** server.limits.greetingDelay for the Sluice column (a duration such as "100ms"); null = the default, 0. */

@@ -13,11 +13,12 @@ import { runSmtpSource, startNodeSinkProcess, startSmtpSink, type Sink } from '.
 import { runClient } from './smtp-client.js';
 import { startPostfixRelay } from './postfix-relay.js';
 import { startSluiceRelay } from './sluice-relay.js';
+import { startFloorRelay } from './floor.js';
 import type { FilterEngines } from './engines.js';
 import { countScans, emptyTally, postfixMilterParams, scanNote, sluiceFilterConfig, type ScanTally } from './filtered.js';
 
 /** `variant`: a second Sluice build (BENCH_SLUICE_VARIANT=DIR, a tree with bin/ and dist/) for A/B runs. */
-export type System = 'ceiling' | 'postfix' | 'sluice' | 'variant';
+export type System = 'ceiling' | 'postfix' | 'sluice' | 'variant' | 'floor' | 'floor-thread';
 export const isSluice = (s: System): boolean => s === 'sluice' || s === 'variant';
 
 export interface Figures {
@@ -65,6 +66,7 @@ async function startRelay(system: System, sink: Sink, c: Case, s: Settings, cert
     const pf = await startPostfixRelay(sink.port, c.tls ? { serverCert: certs.cert, serverKey: certs.key } : undefined, filters ? postfixMilterParams(filters) : undefined);
     return { port: pf.port, procs: { session: pf.masterPid }, stop: () => pf.stop(), describe: () => '' };
   }
+  if (system === 'floor' || system === 'floor-thread') return startFloorRelay(sink.port, c, system === 'floor-thread');
   const profileDir = s.profile ? await mkdtemp(path.join(tmpdir(), 'sluice-bench-prof-')) : null;
   const nodeArgs = [...s.sluiceNodeArgs, ...(system === 'variant' ? s.variantNodeArgs : []), ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])];
   if (system === 'variant' && !s.variantRoot) throw new Error('system variant needs BENCH_SLUICE_VARIANT=DIR');

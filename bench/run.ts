@@ -56,7 +56,7 @@ function table(rows: Figures[]): string {
     const same = rows.filter((r) => r.caseId === f.caseId);
     const of = (sys: System) => median(same.find((r) => r.system === sys)?.msgsPerS ?? []);
     const mine = median(f.msgsPerS);
-    const ratio = (sys: System) => (isSluice(f.system) ? fmt(mine / of(sys), 2) : '');
+    const ratio = (sys: System) => (isSluice(f.system) || f.system.startsWith('floor') ? fmt(mine / of(sys), 2) : '');
     // The A/B column: the variant's throughput as a share of the sluice column's (trace on/off …).
     const vsSluice = f.system === 'variant' ? fmt(mine / of('sluice'), 3) : '';
     const notes = [f.failures ? `${f.failures} failed` : '', threadNote(f), f.note.replace(/\|/g, '/')].filter(Boolean).join('; ');
@@ -91,7 +91,27 @@ function targets(rows: Figures[], idle: Awaited<ReturnType<typeof idleSessions>>
     const g = (big.peakRssBytes - big.baseRssBytes) / MB;
     lines.push(`- ${big.megabytes} MB message relayed in ${fmt(big.seconds, 1)} s, delivered: ${big.delivered}; Sluice RSS ${fmt(big.baseRssBytes / MB)} → peak ${fmt(big.peakRssBytes / MB)} MB, growth ${fmt(g)} MB (target < 64 MB) ${g < 64 && big.delivered ? 'MET' : 'MISSED'}${big.error ? ` (${big.error})` : ''}`);
   }
-  return [...lines, ...variantTargets(rows), ...filteredTargets(rows)].join('\n');
+  return [...lines, ...floorTargets(rows), ...variantTargets(rows), ...filteredTargets(rows)].join('\n');
+}
+
+/**
+ * Systems `floor` and `floor-thread` (bench/floor-relay.ts): the libraries and the fsyncs alone. Its ratio is about the
+ * most a relay on them can reach here; Sluice's CPU minus the floor's is what Sluice's own work costs.
+ */
+function floorTargets(rows: Figures[]): string[] {
+  return rows
+    .filter((f) => f.system.startsWith('floor'))
+    .map((fl) => {
+      const of = (sys: System) => rows.find((r) => r.caseId === fl.caseId && r.system === sys);
+      const cpu = (f?: Figures) => median(f?.cpuMsPerMsg ?? []);
+      const rate = (f?: Figures) => median(f?.msgsPerS ?? []);
+      const sl = of('sluice');
+      const pf = of('postfix');
+      return (
+        `- ${fl.system} (smtp-server + fsync'd file per message + nodemailer pool${fl.system === 'floor-thread' ? ' on a worker thread' : ''}, nothing of Sluice), ${fl.caseId}: ${fmt(rate(fl))} msg/s = ${fmt(rate(fl) / rate(pf), 2)}× Postfix, ` +
+        `CPU ${fmt(cpu(fl), 2)} ms/msg; Sluice's own work: ${fmt(cpu(sl) - cpu(fl), 2)} ms/msg (Sluice ${fmt(cpu(sl), 2)} − ${fl.system} ${fmt(cpu(fl), 2)}); Sluice reaches ${fmt(rate(sl) / rate(fl), 2)}× the floor's msg/s`
+      );
+    });
 }
 
 /** An A/B run (e.g. issue 11's trace cost: sluice with trace off, variant with it on): the variant's share of sluice's msg/s. */

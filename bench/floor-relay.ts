@@ -1,0 +1,116 @@
+// The floor under Sluice's CPU per message: the thinnest durable relay that can be built from the
+// pieces Sluice stands on, with none of Sluice's own work. smtp-server receives (through Sluice's
+// own subclass, so it greets at once as Sluice does), the message goes to one file per message
+// with the same fsyncs before the 250 (file and directory, renamed first, the directory descriptor
+// kept open), nodemailer's pool delivers it from memory to the smart host over reused
+// connections, and the file is unlinked. No classification, policy, filters, records, queue
+// manager, trace, metrics, logs or worker thread.
+//
+// It is the bench's system `floor` (BENCH_SYSTEMS=ceiling,postfix,sluice,floor): what it reaches
+// is about the most any relay built on these libraries in one Node process can reach on the
+// machine, and Sluice's CPU per message minus the floor's is what Sluice's own logic costs.
+//
+//   node dist/bench/floor-relay.js <listen port> <smart host port> <spool dir>
+import fs from 'node:fs';
+import path from 'node:path';
+import nodemailer from 'nodemailer';
+import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { SluiceSmtpServer } from '../src/listener/connection.js';
+
+const [port, sinkPort, dir] = isMainThread ? [Number(process.argv[2]), Number(process.argv[3]), process.argv[4]!] : [0, (workerData as { sinkPort: number }).sinkPort, ''];
+const SESSIONS_OUT = 20; // as the bench's Sluice connector (maxConnections: 20)
+
+const pool = () => nodemailer.createTransport({ pool: true, maxConnections: SESSIONS_OUT, maxMessages: 1000, host: '127.0.0.1', port: sinkPort, secure: false, ignoreTLS: true });
+let counter = 0;
+
+interface Job {
+  n: number;
+  envelope: { from: string; to: string[] };
+  body: Uint8Array;
+}
+
+/**
+ * BENCH_FLOOR_SEND_THREAD=1: nodemailer runs on a worker thread, as Sluice's delivery thread does
+ * (the body is copied once into a transferred buffer, as Sluice's 64 KB posts are).
+ */
+function sender(): (job: Job) => Promise<void> {
+  if (process.env.BENCH_FLOOR_SEND_THREAD !== '1') {
+    const transport = pool();
+    return (job) => transport.sendMail({ envelope: job.envelope, raw: Buffer.from(job.body.buffer, job.body.byteOffset, job.body.byteLength) }).then(() => undefined);
+  }
+  const worker = new Worker(new URL(import.meta.url), { workerData: { sinkPort } });
+  const waiting = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  worker.on('message', (m: { n: number; error?: string }) => {
+    const w = waiting.get(m.n)!;
+    waiting.delete(m.n);
+    if (m.error) w.reject(new Error(m.error));
+    else w.resolve();
+  });
+  return (job) =>
+    new Promise((resolve, reject) => {
+      waiting.set(job.n, { resolve, reject });
+      const copy = new Uint8Array(job.body.byteLength);
+      copy.set(job.body);
+      worker.postMessage({ ...job, body: copy }, [copy.buffer]);
+    });
+}
+
+if (!isMainThread) {
+  const transport = pool();
+  parentPort!.on('message', (job: Job) => {
+    transport.sendMail({ envelope: job.envelope, raw: Buffer.from(job.body.buffer, job.body.byteOffset, job.body.byteLength) }).then(
+      () => parentPort!.postMessage({ n: job.n }),
+      (err: Error) => parentPort!.postMessage({ n: job.n, error: err.message }),
+    );
+  });
+}
+
+const call = <T>(f: (cb: (err: NodeJS.ErrnoException | null, v: T) => void) => void): Promise<T> =>
+  new Promise((resolve, reject) => f((err, v) => (err ? reject(err) : resolve(v))));
+
+/** Durable before the callback: write, rename, then the file's and the directory's fsync together. */
+async function store(id: string, body: Buffer): Promise<string> {
+  const tmp = path.join(dir, `${id}.tmp`);
+  const final = path.join(dir, `${id}.msg`);
+  const fd = await call<number>((cb) => fs.open(tmp, 'w', 0o640, cb));
+  await Promise.all([call<number>((cb) => fs.write(fd, body, 0, body.length, null, cb)), call<void>((cb) => fs.rename(tmp, final, (e) => cb(e, undefined)))]);
+  await Promise.all([call<void>((cb) => fs.fsync(fd, (e) => cb(e, undefined))), call<void>((cb) => fs.fsync(dirFd, (e) => cb(e, undefined)))]);
+  fs.close(fd, () => undefined);
+  return final;
+}
+
+function onData(stream: SMTPServerDataStream, session: SMTPServerSession, cb: (err?: Error | null) => void): void {
+  const chunks: Buffer[] = [];
+  stream.on('data', (c: Buffer) => chunks.push(c));
+  stream.on('end', () => {
+    const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    const envelope = { from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address) };
+    const n = ++counter;
+    store(`${process.pid}-${n}`, body).then(
+      (file) => {
+        cb();
+        send({ n, envelope, body }).then(
+          () => fs.unlink(file, () => undefined),
+          // The bench counts at the sink: a failure shows there as a missing message.
+          (err: Error) => console.error(`delivery failed: ${err.message}`),
+        );
+      },
+      (err: Error) => cb(Object.assign(new Error('Local error in processing'), { responseCode: 451, cause: err })),
+    );
+  });
+}
+
+let dirFd = -1;
+let send: (job: Job) => Promise<void>;
+if (isMainThread) {
+  fs.mkdirSync(dir, { recursive: true });
+  dirFd = fs.openSync(dir, 'r');
+  send = sender();
+  const server = new SluiceSmtpServer(
+    { disableReverseLookup: true, authOptional: true, disabledCommands: ['AUTH', 'STARTTLS'], logger: false, size: 200 * 1024 * 1024, onData },
+    { greetingDelayMs: () => 0 },
+  );
+  server.listen(port, '127.0.0.1');
+  process.on('SIGTERM', () => process.exit(0));
+}

@@ -37,7 +37,7 @@ export interface SluiceOptions {
   greetingDelay?: string | null;
   /** Another Sluice tree (bin/sluice.cjs + dist/) instead of this one: A/B runs of a change. */
   root?: string;
-  /** Top-level config keys to replace (BENCH_SLUICE_CONFIG / BENCH_VARIANT_CONFIG): filters, trace … */
+  /** Top-level config keys to replace (BENCH_SLUICE_CONFIG / BENCH_VARIANT_CONFIG): filters, trace …; null leaves a key out (an older build that lacks it). */
   configPatch?: Record<string, unknown>;
 }
 
@@ -66,7 +66,9 @@ export async function startSluiceRelay(o: SluiceOptions): Promise<SluiceRelay> {
     ],
   };
   const configPath = path.join(dir, 'sluice.yaml');
-  await writeFile(configPath, stringify({ ...config, ...o.configPatch }));
+  const patched: Record<string, unknown> = { ...config, ...o.configPatch };
+  for (const [k, v] of Object.entries(patched)) if (v === null) delete patched[k];
+  await writeFile(configPath, stringify(patched));
   const cli = o.root ? path.resolve(o.root, 'bin/sluice.cjs') : CLI;
   const proc = spawn(process.execPath, [...(o.nodeArgs ?? []), cli, 'start', '--config', configPath], {
     cwd: dir,

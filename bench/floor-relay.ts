@@ -4,11 +4,13 @@
 // with the same fsyncs before the 250 (file and directory, renamed first, the directory descriptor
 // kept open), nodemailer's pool delivers it from memory to the smart host over reused
 // connections, and the file is unlinked. No classification, policy, filters, records, queue
-// manager, trace, metrics, logs or worker thread.
+// manager, trace, metrics or logs; a failed delivery is only printed (the bench sees it as a
+// message missing at the sink), since nothing here retries.
 //
-// It is the bench's system `floor` (BENCH_SYSTEMS=ceiling,postfix,sluice,floor): what it reaches
-// is about the most any relay built on these libraries in one Node process can reach on the
-// machine, and Sluice's CPU per message minus the floor's is what Sluice's own logic costs.
+// It is the bench's systems `floor` (one thread) and `floor-thread` (nodemailer on a worker
+// thread, BENCH_FLOOR_SEND_THREAD=1), e.g. BENCH_SYSTEMS=ceiling,postfix,sluice,floor,floor-thread:
+// what they reach is about the most a relay built on these libraries in one Node process can reach
+// on the machine, and Sluice's CPU per message minus theirs is what Sluice's own logic costs.
 //
 //   node dist/bench/floor-relay.js <listen port> <smart host port> <spool dir>
 import fs from 'node:fs';

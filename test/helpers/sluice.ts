@@ -61,12 +61,23 @@ export async function startSluice(opts: {
   config?: (port: number, dir: string) => Record<string, unknown>;
 }): Promise<SluiceProcess> {
   const dir = await mkdtemp(path.join(tmpdir(), 'sluice-it-'));
-  const port = await freePort();
-  const config = opts.config ? opts.config(port, dir) : testConfig({ port, dir, certs: opts.certs, ...(opts.patch ? { patch: opts.patch } : {}) });
   const configPath = path.join(dir, 'sluice.yaml');
-  await writeFile(configPath, stringify(config));
-  return launch(dir, configPath, port);
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const config = opts.config ? opts.config(port, dir) : testConfig({ port, dir, certs: opts.certs, ...(opts.patch ? { patch: opts.patch } : {}) });
+    await writeFile(configPath, stringify(config));
+    try {
+      return await launch(dir, configPath, port);
+    } catch (err) {
+      // freePort's race: between its close and the daemon's bind, another process started in
+      // parallel (a replica's admin listener on port 0, an outbound socket) took the port.
+      if (attempt >= START_ATTEMPTS || !/EADDRINUSE/.test((err as Error).message)) throw err;
+    }
+  }
 }
+
+/** Launches retried when the chosen port was taken before the daemon bound it. */
+const START_ATTEMPTS = 3;
 
 export async function launch(dir: string, configPath: string, port: number): Promise<SluiceProcess> {
   const proc = spawn(process.execPath, [CLI, 'start', '--config', configPath], {

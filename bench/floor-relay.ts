@@ -19,6 +19,7 @@ import nodemailer from 'nodemailer';
 import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { SluiceSmtpServer } from '../src/listener/connection.js';
+import { closeFd, fsyncFd, openFd, rename, writeAll } from '../src/queue/spool-io.js';
 
 const [port, sinkPort, dir] = isMainThread ? [Number(process.argv[2]), Number(process.argv[3]), process.argv[4]!] : [0, (workerData as { sinkPort: number }).sinkPort, ''];
 const SESSIONS_OUT = 20; // as the bench's Sluice connector (maxConnections: 20)
@@ -68,17 +69,14 @@ if (!isMainThread) {
   });
 }
 
-const call = <T>(f: (cb: (err: NodeJS.ErrnoException | null, v: T) => void) => void): Promise<T> =>
-  new Promise((resolve, reject) => f((err, v) => (err ? reject(err) : resolve(v))));
-
-/** Durable before the callback: write, rename, then the file's and the directory's fsync together. */
+/** Durable before the callback: write ‖ rename, then the file's ‖ the directory's fsync (the spool's own calls, spool-io.ts). */
 async function store(id: string, body: Buffer): Promise<string> {
   const tmp = path.join(dir, `${id}.tmp`);
   const final = path.join(dir, `${id}.msg`);
-  const fd = await call<number>((cb) => fs.open(tmp, 'w', 0o640, cb));
-  await Promise.all([call<number>((cb) => fs.write(fd, body, 0, body.length, null, cb)), call<void>((cb) => fs.rename(tmp, final, (e) => cb(e, undefined)))]);
-  await Promise.all([call<void>((cb) => fs.fsync(fd, (e) => cb(e, undefined))), call<void>((cb) => fs.fsync(dirFd, (e) => cb(e, undefined)))]);
-  fs.close(fd, () => undefined);
+  const fd = await openFd(tmp, 'w', 0o640);
+  await Promise.all([writeAll(fd, body), rename(tmp, final)]);
+  await Promise.all([fsyncFd(fd), fsyncFd(dirFd)]);
+  closeFd(fd, () => undefined);
   return final;
 }
 

@@ -8,6 +8,7 @@ import type { Model, OutboundConnector } from '../domain/model.js';
 import { OUTBOUND_DEFAULTS } from '../domain/connector-defaults.js';
 import { normaliseDomain } from '../domain/match.js';
 import { selectRoute } from '../routing/select-connector.js';
+import { ModelMemo } from '../domain/memo.js';
 import type { RcptState } from '../queue/record.js';
 import type { Outcome } from './outcome.js';
 
@@ -68,6 +69,13 @@ export function destinationOf(model: Model, rcpt: Pick<RcptState, 'address' | 'r
     }
     return viaConnector(c, domain, `explicit:${given.rule}`);
   }
+  return routed.get(model, domain, () => routedDestination(model, domain));
+}
+
+/** Destinations of routes not set explicitly, per model and domain: at enqueue and every attempt. */
+const routed = new ModelMemo<Model, Destination>();
+
+function routedDestination(model: Model, domain: string): Destination {
   const route = selectRoute(model, domain);
   if (route.kind === 'none') return noRoute(domain, 'no-outbound-connector', `no outbound connector for ${domain}`);
   if (route.kind === 'connector') return viaConnector(route.connector, domain, route.rule);

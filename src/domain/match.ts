@@ -5,15 +5,24 @@
 import { domainToASCII } from 'node:url';
 import ipaddr from 'ipaddr.js';
 import type { DomainPattern, IpRule } from './model.js';
+import { KeyMemo } from './memo.js';
 
 const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
 /** Already lower-case ASCII letters, digits, hyphens and dots: nothing for domainToASCII to do. */
 const PLAIN_ASCII = /^[a-z0-9.-]+$/;
 
-/** Lower-case ASCII form of a domain, or null if it is not a valid DNS host name. */
+const normalised = new KeyMemo<string | null>();
+
+/**
+ * Lower-case ASCII form of a domain, or null if it is not a valid DNS host name. Every address
+ * passes here at MAIL/RCPT and again at enqueue and each delivery, mostly the same few domains.
+ */
 export function normaliseDomain(input: string): string | null {
+  return normalised.get(input, normaliseUncached);
+}
+
+function normaliseUncached(input: string): string | null {
   if (input.length === 0 || input.length > 253 || input.endsWith('.')) return null;
-  // Every recipient passes here at RCPT and again at each delivery; most are plain ASCII already.
   const lower = input.toLowerCase();
   const ascii = PLAIN_ASCII.test(lower) && !lower.includes('xn--') ? lower : domainToASCII(lower);
   if (!ascii) return null;

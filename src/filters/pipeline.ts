@@ -145,13 +145,24 @@ export class Pipeline {
     const budgetMs = model.filters.timeoutMs;
     const routeOf = this.routeOf();
     const ac = new LazyAbort();
-    let expire: () => void = () => undefined;
-    const expired = new Promise<never>((_, reject) => (expire = () => reject(new Error(`filters.timeout (${budgetMs} ms) spent`))));
-    expired.catch(() => undefined);
-    const timer = setTimeout(() => {
-      ac.abort(new Error('filters.timeout'));
-      expire();
-    }, budgetMs);
+    const started = performance.now();
+    // The budget's timer is armed when the first filter answers with a promise, for what is left
+    // of the budget: a stage of filters that answer at once (header trust, on every message)
+    // cannot be interrupted anyway, and so costs no timer and no promise.
+    let budget: { expired: Promise<never>; timer: NodeJS.Timeout } | null = null;
+    const expiry = (): Promise<never> => {
+      if (!budget) {
+        let expire: () => void = () => undefined;
+        const expired = new Promise<never>((_, reject) => (expire = () => reject(new Error(`filters.timeout (${budgetMs} ms) spent`))));
+        expired.catch(() => undefined);
+        const timer = setTimeout(() => {
+          ac.abort(new Error('filters.timeout'));
+          expire();
+        }, Math.max(0, budgetMs - (performance.now() - started)));
+        budget = { expired, timer };
+      }
+      return budget.expired;
+    };
     const verdicts: VerdictRecord[] = [];
     let plan = start;
     try {
@@ -174,7 +185,7 @@ export class Pipeline {
           if (ac.aborted) throw new Error(`filters.timeout (${budgetMs} ms) spent before this filter ran`);
           const out = hook === 'content' ? filter.content!(ctx as ContentContext) : filter.connect!(ctx);
           // A verdict given at once (header trust) cannot lose to the timer: no race for it.
-          v = isThenable(out) ? await Promise.race([out, expired]) : out;
+          v = isThenable(out) ? await Promise.race([out, expiry()]) : out;
           if (!v || typeof v !== 'object' || !v.action) throw new Error('the filter returned no verdict');
         } catch (err) {
           const ms = Math.round(performance.now() - t0);
@@ -209,7 +220,7 @@ export class Pipeline {
       }
       return { plan, verdicts };
     } finally {
-      clearTimeout(timer);
+      if (budget) clearTimeout((budget as { timer: NodeJS.Timeout }).timer);
     }
   }
 
@@ -230,9 +241,10 @@ export class Pipeline {
       filter: { name: rec.filter, stage: rec.stage, verdict: rec.verdict, score: rec.scl ?? null, rule: typeof evidenceRule === 'string' ? evidenceRule : null },
       detail: { hook, ms: rec.ms, ...(rec.evidence ? { evidence: rec.evidence } : {}) },
     });
-    const { stage: filterStage, ...rest } = rec;
     // A verdict with a notice (an advisory check skipped: a DNSBL that did not answer) is logged at info.
     const level = rec.evidence?.['notice'] ? 'info' : 'debug';
+    if (!this.opts.log.isLevelEnabled(level)) return;
+    const { stage: filterStage, ...rest } = rec;
     this.opts.log[level]({ stage: 'filter', sessionId: input.session.sessionId, queueId: input.message?.queueId ?? null, filterStage, ...rest }, 'filter verdict');
   }
 }

@@ -15,7 +15,7 @@ import { HeaderBlockCollector } from '../filters/header-block.js';
 import type { Pipeline } from '../filters/pipeline.js';
 import type { Stored } from '../filters/store.js';
 import { track } from '../observe/events.js';
-import { HeaderScanner } from '../observe/header-fields.js';
+import { traceFieldsOf } from '../observe/header-fields.js';
 
 export interface ReceiveDeps {
   model: Model;
@@ -55,8 +55,8 @@ export async function receiveMessage(
     throw storageError(err);
   }
   const guard = new BareNewlineDetector();
-  const head = new HeaderScanner();
-  // The filters' header view is parsed from the bytes as they arrive, not read back from disk.
+  // The header block is parsed once from the bytes as they arrive (not read back from disk): the
+  // trace's Message-ID and Subject come from it, and so does the filters' header view.
   const block = new HeaderBlockCollector(HEADER_VIEW_MAX_BYTES);
   let writeError: unknown = null;
   const header = receivedHeader({
@@ -75,7 +75,6 @@ export async function receiveMessage(
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       guard.scan(chunk);
-      head.scan(chunk);
       block.push(chunk);
       if (writeError || guard.found || stream.sizeExceeded) continue; // keep reading, stop writing
       try {
@@ -91,7 +90,8 @@ export async function receiveMessage(
     log.info({ stage: 'receive', sessionId: session.id, queueId: id, reason: `data stream: ${(err as Error).message}` }, 'message abandoned');
     throw replyError(451, '4.3.0', 'Message transfer aborted');
   }
-  const { messageId, subject } = head.fields();
+  const parsed = block.block();
+  const { messageId, subject } = traceFieldsOf(parsed.fields);
   const event = {
     queueId: id,
     sessionId: session.id,
@@ -165,7 +165,7 @@ export async function receiveMessage(
   // drop) before the 250; a filter's refusal is the reply and nothing stays on disk.
   let stored: Stored;
   try {
-    stored = await contentStage(deps, body, record, session, st, () => block.block());
+    stored = await contentStage(deps, body, record, session, st, () => parsed);
   } catch (err) {
     const reply = err as SmtpReplyError;
     if (reply.responseCode) {

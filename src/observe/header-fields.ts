@@ -1,10 +1,8 @@
-// Message-ID and Subject for the message trace, read once at receipt from the first bytes of the
-// header block (no MIME parse): the listener feeds the DATA chunks until the header ends or
-// HEADER_SCAN_BYTES have been seen, then asks for the two fields. Pure apart from its buffer.
+// Message-ID and Subject for the message trace, read once at receipt from the header block the
+// listener parses from the DATA bytes as they arrive (filters/header-block.ts; no MIME parse).
+// Pure.
 import libmime from 'libmime';
 
-/** Enough for the header block of nearly all mail; a field beyond it is reported as absent. */
-export const HEADER_SCAN_BYTES = 16 * 1024;
 const MAX_FIELD_CHARS = 998;
 
 export interface HeaderFields {
@@ -12,23 +10,22 @@ export interface HeaderFields {
   subject: string | null;
 }
 
-export class HeaderScanner {
-  private readonly parts: Buffer[] = [];
-  private bytes = 0;
-  private done = false;
-
-  /** Keeps the chunk's bytes while the header block may still be open. */
-  scan(chunk: Buffer): void {
-    if (this.done) return;
-    const take = chunk.subarray(0, HEADER_SCAN_BYTES - this.bytes);
-    this.parts.push(take);
-    this.bytes += take.length;
-    if (this.bytes >= HEADER_SCAN_BYTES || take.includes('\r\n\r\n') || take.includes('\n\n')) this.done = true;
+/**
+ * The same two fields from a header block already parsed (filters/header-block.ts), each read from
+ * its raw line exactly as headerFields() reads it: the listener parses the block once for both.
+ */
+export function traceFieldsOf(fields: readonly { readonly name: string; readonly line: string }[]): HeaderFields {
+  const out: HeaderFields = { messageId: null, subject: null };
+  for (const f of fields) {
+    if (out.messageId !== null && out.subject !== null) break;
+    const name = f.name.toLowerCase();
+    if ((name === 'message-id' && out.messageId === null) || (name === 'subject' && out.subject === null)) {
+      const got = headerFields(f.line);
+      out.messageId ??= got.messageId;
+      out.subject ??= got.subject;
+    }
   }
-
-  fields(): HeaderFields {
-    return headerFields(Buffer.concat(this.parts).toString('latin1'));
-  }
+  return out;
 }
 
 /** The unfolded value of each wanted field in `head` (the text up to the blank line). */

@@ -3,6 +3,7 @@
 // before delivery. Classes: exact > allAcceptedDomains > wildcard, reordered by routing.precedence.
 import { matchDomain, normaliseDomain } from '../domain/match.js';
 import type { AcceptedDomain, DomainPattern, Model, OutboundConnector, RouteClass } from '../domain/model.js';
+import { ModelMemo } from '../domain/memo.js';
 
 export type RouteDecision =
   | { kind: 'connector'; connector: OutboundConnector; rule: string }
@@ -19,7 +20,14 @@ export function findAcceptedDomain(model: Model, domain: string): AcceptedDomain
   return model.acceptedDomains.find((a) => a.domain === d) ?? null;
 }
 
+const routes = new ModelMemo<Model, RouteDecision>();
+
+/** The route of a recipient domain on this model (memoised: the model is frozen, see memo.ts). */
 export function selectRoute(model: Model, recipientDomain: string): RouteDecision {
+  return routes.get(model, recipientDomain, (d) => selectRouteUncached(model, d));
+}
+
+function selectRouteUncached(model: Model, recipientDomain: string): RouteDecision {
   const domain = canonical(recipientDomain);
   const accepted = findAcceptedDomain(model, domain);
   const candidates = model.outboundConnectors.filter((c) => c.enabled && !c.isTransportRuleScoped);

@@ -9,7 +9,8 @@ import path from 'node:path';
 import { SqliteTraceStore } from '../../src/observe/sqlite-trace-store.js';
 import { TraceSink } from '../../src/observe/trace-sink.js';
 import { createLogger } from '../../src/observe/log.js';
-import { headerFields, HeaderScanner } from '../../src/observe/header-fields.js';
+import { headerFields, traceFieldsOf } from '../../src/observe/header-fields.js';
+import { HeaderBlockCollector, parseHeaderBlock } from '../../src/filters/header-block.js';
 import { summarise, eopFailureDetail } from '../../src/observe/trace-format.js';
 import type { TimedEvent, TraceRow } from '../../src/observe/trace-store.js';
 
@@ -72,13 +73,16 @@ describe('Message-ID and Subject from the first header bytes', () => {
     { name: 'raw UTF-8 in the subject', text: Buffer.from('Subject: café\n\n').toString('latin1'), expected: { messageId: null, subject: 'café' } },
   ];
   for (const c of cases) test(c.name, () => assert.deepEqual(headerFields(c.text), c.expected));
+  for (const c of cases) {
+    test(`${c.name}, from the parsed header block`, () => assert.deepEqual(traceFieldsOf(parseHeaderBlock(Buffer.from(c.text, 'latin1')).fields), c.expected));
+  }
 
-  test('the scanner sees a header split across chunks and stops keeping bytes after the blank line', () => {
-    const s = new HeaderScanner();
-    s.scan(Buffer.from('Subject: Split he'));
-    s.scan(Buffer.from('re\r\nMessage-ID: <s@t>\r\n\r\n'));
-    s.scan(Buffer.from('Subject: body\r\n'));
-    assert.deepEqual(s.fields(), { messageId: 's@t', subject: 'Split here' });
+  test('a header split across DATA chunks: the fields of the block collected from them', () => {
+    const block = new HeaderBlockCollector(1024 * 1024);
+    block.push(Buffer.from('Subject: Split he'));
+    block.push(Buffer.from('re\r\nMessage-ID: <s@t>\r\n\r\n'));
+    block.push(Buffer.from('Subject: body\r\n'));
+    assert.deepEqual(traceFieldsOf(block.block().fields), { messageId: 's@t', subject: 'Split here' });
   });
 });
 

@@ -5,6 +5,7 @@
 // clamd and rspamd (content filters; started by the tests, no service or freshclam needed).
 // haproxy (the load balancer in front of a PROXY protocol listener).
 // redis-server and postgresql (cluster mode; started by the tests as their own processes).
+// python3-dkim (dkimverify: the independent verifier of the DKIM signing tests).
 // As root with apt-get it installs what is missing; otherwise it stops at once with the exact line.
 import { execFileSync, spawnSync } from 'node:child_process';
 
@@ -19,6 +20,7 @@ const NEEDED = [
   { bin: 'rspamd', pkg: 'rspamd' },
   { bin: 'haproxy', pkg: 'haproxy' },
   { bin: 'redis-server', pkg: 'redis-server' }, // cluster mode: shared connection slots
+  { bin: 'dkimverify', pkg: 'python3-dkim' }, // test/helpers/dkim-verify.ts runs its library
 ];
 
 const PATH = `${process.env.PATH ?? ''}:/usr/sbin:/sbin`;

@@ -12,6 +12,7 @@ import type { Logger } from '../observe/log.js';
 import { ParkableSession, type OutboundSession, type SendInfo, type SessionOpener, type SessionOptions, type SmtpError } from './connection.js';
 import { fromWire, infoFromWire, optionsToWire, toWire, type FromWorker, type ToWorker } from './session-protocol.js';
 import type { TlsFacts } from './tls-policy.js';
+import { WholeBody } from '../queue/whole-body.js';
 
 /** Body bytes posted and not yet taken by the worker, past which the spool stream is paused. */
 const BODY_WINDOW_BYTES = 1024 * 1024;
@@ -19,6 +20,14 @@ const BODY_WINDOW_BYTES = 1024 * 1024;
 const POST_BYTES = 64 * 1024;
 
 const lost = (): SmtpError => Object.assign(new Error('Connection closed unexpectedly (delivery thread exited)'), { code: 'ECONNECTION', command: 'CONN' });
+
+/** Bytes the body owns outright (WholeBody.transferable, an ArrayBuffer of their own) move as they are. */
+function moved(body: WholeBody): { data: Uint8Array[]; transfer: ArrayBuffer[] } | null {
+  const b = body.whole;
+  if (!body.transferable || b.byteOffset !== 0 || b.buffer.byteLength !== b.length || !(b.buffer instanceof ArrayBuffer)) return null;
+  const u = new Uint8Array(b.buffer, 0, b.length);
+  return { data: [u], transfer: [b.buffer] };
+}
 
 /** One copy into memory the message owns, so it can be transferred instead of cloned again. */
 function packed(chunks: Buffer[], bytes: number): { data: Uint8Array[]; transfer: ArrayBuffer[] } {
@@ -223,6 +232,15 @@ export class RemoteSession extends ParkableSession implements OutboundSession {
         this.sending = null;
         fn();
       };
+      // A body held whole crosses in one post, without listening to it as a stream.
+      const whole = body instanceof WholeBody && body.whole.length <= BODY_WINDOW_BYTES ? body : null;
+      if (whole) {
+        const { data, transfer } = moved(whole) ?? packed([whole.whole], whole.whole.length);
+        posted = whole.whole.length;
+        finished = true;
+        started = true;
+        this.host.post({ type: 'send', id: this.id, tx, envelope, chunks: data, end: true }, transfer);
+      }
       this.sending = {
         tx,
         resolve: (info) => settle(() => resolve(info)),
@@ -235,6 +253,7 @@ export class RemoteSession extends ParkableSession implements OutboundSession {
           if (posted - acked <= BODY_WINDOW_BYTES && !finished) body.resume();
         },
       };
+      if (whole) return;
       body.on('data', onData);
       body.once('end', onEnd);
       body.once('error', onError);

@@ -17,21 +17,12 @@ import { SpoolLock } from './spool-lock.js';
 import { migrateQuarantine, migrateV1 } from './spool-migrate.js';
 import { recoverQueue } from './spool-recover.js';
 import { BodyCache } from './body-cache.js';
+import { WholeBody } from './whole-body.js';
 import { keptBytes, keptRanges } from './omit.js';
 import { SluiceError } from '../domain/errors.js';
 import type { Logger } from '../observe/log.js';
 
 const BODY_WRITE_CHUNK_BYTES = 64 * 1024;
-
-/** A stream of one Buffer; Readable.from() would drive it through an async iterator per delivery. */
-function oneChunk(buf: Buffer): Readable {
-  return new Readable({
-    read() {
-      this.push(buf);
-      this.push(null);
-    },
-  });
-}
 
 /** Streams one message to disk in bounded chunks, so a 100 MB message is never held whole. */
 class FileMessageWriter implements MessageWriter {
@@ -196,7 +187,7 @@ export class FileSpool implements Spool {
     if (cached) {
       const kept = keptBytes(cached, record.omit);
       // One chunk, headers included: one socket write at the smart host instead of two.
-      return oneChunk(record.headers ? Buffer.concat([Buffer.from(record.headers, 'latin1'), kept]) : kept);
+      return new WholeBody(record.headers ? Buffer.concat([Buffer.from(record.headers, 'latin1'), kept]) : kept);
     }
     const file = this.msgPath(record.id, area);
     // Only the body range: the trailer (record and footer) after it is never part of the message.

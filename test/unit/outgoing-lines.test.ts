@@ -7,6 +7,7 @@ import { BodyLineLimiter, foldHeaderBlock, MAX_LINE_OCTETS } from '../../src/del
 import { fromDomain, joinFields, splitFields } from '../../src/delivery/outgoing/header-fields.js';
 import { outboundOrgHeaders, withoutOrgHeaders } from '../../src/delivery/outgoing/org-headers.js';
 import { OutgoingMessages } from '../../src/delivery/outgoing/outgoing.js';
+import { WholeBody } from '../../src/queue/whole-body.js';
 import type { Model, OutboundConnector } from '../../src/domain/model.js';
 import type { SpoolRecord } from '../../src/queue/record.js';
 
@@ -131,6 +132,22 @@ describe('OutgoingMessages.body: the stream that leaves', () => {
       }
     });
   }
+
+  for (const cloud of [false, true]) {
+    test(`a body held whole (the first attempt's cache) gives the same bytes, in one Buffer of its own (cloudServicesMailEnabled ${cloud})`, async () => {
+      const r = new OutgoingMessages().body(model, record, connector(cloud), () => new WholeBody(msg))();
+      assert.ok(r instanceof WholeBody && r.transferable, 'the delivery thread may take it without a copy');
+      assert.equal(r.whole.buffer.byteLength, r.whole.length, 'not a slice of a shared pool');
+      assert.equal(r.whole.toString('latin1'), expected(cloud));
+      assert.equal(await read(r), expected(cloud), 'read as a stream, too');
+      assert.equal(msg.toString('latin1'), head + body, 'the cached bytes are not changed');
+    });
+  }
+
+  test('a body held whole without an empty line is all header block', () => {
+    const r = new OutgoingMessages().body(model, record, connector(false), () => new WholeBody(Buffer.from(head, 'latin1')))() as WholeBody;
+    assert.equal(r.whole.toString('latin1'), foldHeaderBlock(joinFields(outboundOrgHeaders(splitFields(head), false))));
+  });
 
   test('a message without an empty line is all header block', async () => {
     const got = await read(new OutgoingMessages().body(model, record, connector(false), () => Readable.from([Buffer.from(head, 'latin1')]))());

@@ -11,6 +11,7 @@ import { fromDomain, joinFields, splitFields, type RawField } from './header-fie
 import { BodyLineLimiter, foldHeaderBlock } from './line-limit.js';
 import { outboundOrgHeaders } from './org-headers.js';
 import { DkimSigner, maySign, signingKeyFor } from './dkim-sign.js';
+import { ownedConcat, WholeBody } from '../../queue/whole-body.js';
 
 const HEADER_END = Buffer.from('\r\n\r\n');
 const EMPTY = Buffer.alloc(0);
@@ -47,7 +48,7 @@ class OutgoingRewrite extends Transform {
       return done();
     }
     this.pending = null;
-    const head = this.head(buf.subarray(0, i + 2));
+    const head = rewriteHead(buf.subarray(0, i + 2), this.cloudServices, this.onHead);
     const body = this.limiter.push(buf.subarray(i + 2)); // the blank line and the body
     this.push(body.length === 1 ? Buffer.concat([head, body[0]!]) : Buffer.concat([head, ...body]));
     done();
@@ -55,7 +56,7 @@ class OutgoingRewrite extends Transform {
 
   override _flush(done: TransformCallback): void {
     // No empty line: the whole message is its header block, and no body follows.
-    if (this.pending !== null) this.push(this.head(this.pending));
+    if (this.pending !== null) this.push(rewriteHead(this.pending, this.cloudServices, this.onHead));
     this.pending = null;
     done();
   }
@@ -65,15 +66,28 @@ class OutgoingRewrite extends Transform {
     done();
   }
 
-  private head(block: Buffer): Buffer {
-    const fields = outboundOrgHeaders(splitFields(block.toString('latin1')), this.cloudServices);
-    this.onHead?.(fields);
-    return Buffer.from(foldHeaderBlock(joinFields(fields)), 'latin1');
-  }
+}
+
+function rewriteHead(block: Buffer, cloudServices: boolean, onHead?: (fields: readonly RawField[]) => void): Buffer {
+  const fields = outboundOrgHeaders(splitFields(block.toString('latin1')), cloudServices);
+  onHead?.(fields);
+  return Buffer.from(foldHeaderBlock(joinFields(fields)), 'latin1');
+}
+
+/**
+ * The same rewrite as OutgoingRewrite's, of a body held whole: no Transform, and one copy into
+ * bytes of its own, which the delivery thread's client may take without another.
+ */
+function rewrittenWhole(whole: Buffer, cloudServices: boolean, onHead?: (fields: readonly RawField[]) => void): WholeBody {
+  const i = whole.indexOf(HEADER_END);
+  if (i < 0) return new WholeBody(ownedConcat([rewriteHead(whole, cloudServices, onHead)]), true);
+  const head = rewriteHead(whole.subarray(0, i + 2), cloudServices, onHead);
+  return new WholeBody(ownedConcat([head, ...new BodyLineLimiter().push(whole.subarray(i + 2))]), true);
 }
 
 /** The outgoing bytes of `source`; destroying the result destroys the source (its file closes). */
 function rewritten(source: Readable, cloudServices: boolean, onHead?: (fields: readonly RawField[]) => void): Readable {
+  if (source instanceof WholeBody) return rewrittenWhole(source.whole, cloudServices, onHead);
   // Wired by hand: stream.pipeline() costs an AbortController and a DOMException per message.
   const out = new OutgoingRewrite(source, cloudServices, onHead);
   source.once('error', (err) => out.destroy(err));

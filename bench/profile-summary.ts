@@ -59,6 +59,17 @@ export interface Summary {
   /** The owner frames grouped by stage of the flow (receive, spool, deliver, log, runtime). */
   stages: FrameRow[];
   packages: FrameRow[];
+  /**
+   * Self samples of smtp-server's own frames plus the socket writes of its replies: the same work
+   * per message in every Sluice build, so busy ÷ yardstick compares builds (and Sluice with the
+   * floor relay) on a machine whose speed drifts between runs.
+   */
+  yardstick: number;
+}
+
+/** The leaf frames of the yardstick (Summary.yardstick). */
+export function isYardstick(leaf: CallFrame): boolean {
+  return leaf.functionName === 'writeUtf8String' || packageOf(leaf) === 'smtp-server';
 }
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -153,6 +164,7 @@ export function summarise(p: CpuProfile, windows: readonly Window[] = [], top = 
   const add = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
   const picked = samplesIn(p, windows);
   let idle = 0;
+  let yardstick = 0;
   for (const i of picked) {
     const leaf = byId.get(p.samples[i]!);
     if (!leaf) continue;
@@ -162,6 +174,7 @@ export function summarise(p: CpuProfile, windows: readonly Window[] = [], top = 
     }
     add(self, frameKey(leaf.callFrame));
     add(pkgs, packageOf(leaf.callFrame));
+    if (isYardstick(leaf.callFrame)) yardstick++;
     const seen = new Set<string>();
     let owner: string | null = null;
     let ownerFrame: CallFrame | null = null;
@@ -193,6 +206,7 @@ export function summarise(p: CpuProfile, windows: readonly Window[] = [], top = 
     owners: rows(owners, busy, top),
     stages: rows(stages, busy, top),
     packages: rows(pkgs, busy, top),
+    yardstick,
   };
 }
 
@@ -205,7 +219,8 @@ export function formatSummary(s: Summary, perMessageMs?: number): string {
     [`| # | ${title} | samples | % busy${head} |`, `|---:|---|---:|---:${sep}|`, ...r.map((x, i) => `| ${i + 1} | \`${x.key.replace(/\|/g, '/')}\` | ${x.samples} | ${x.pct.toFixed(1)}${ms(x.samples)} |`)].join('\n');
   return [
     `${s.samples} samples (every ≈ ${s.intervalUs} µs), ${s.idle} idle, ${s.busy} busy (${((100 * s.busy) / Math.max(1, s.samples)).toFixed(0)} %)` +
-      (perMessageMs === undefined ? '' : `; ms/msg column: share of busy samples × the main thread's CPU ms per message (${perMessageMs.toFixed(3)})`),
+      (perMessageMs === undefined ? '' : `; ms/msg column: share of busy samples × the main thread's CPU ms per message (${perMessageMs.toFixed(3)})`) +
+      `\n\nBusy ÷ yardstick: ${(s.busy / Math.max(1, s.yardstick)).toFixed(2)} (${s.yardstick} samples of smtp-server's own frames and its socket writes, the same work per message in every build: the ratio compares builds across a drifting machine)`,
     ...([
       ['Top frames by self time:', 'self frame', s.self],
       ['Top frames by inclusive time (a frame counted once per sample):', 'frame (inclusive)', s.inclusive],

@@ -76,3 +76,10 @@ test('reads calls per syscall from an strace -c summary, with and without an err
     ['fsync', 2308],
   ]);
 });
+
+test("the yardstick counts smtp-server's own samples and its socket writes, nothing of Sluice", () => {
+  // leaves: 2 = smtp-server send (self), 3 = the socket write under it, 5 = Sluice, 6 = idle
+  const s = summarise(profile([2, 3, 3, 5, 5, 5, 6]), [], 10);
+  assert.equal(s.yardstick, 3);
+  assert.equal(s.busy, 6);
+});

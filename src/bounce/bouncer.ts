@@ -11,7 +11,7 @@ import { normaliseDomain } from '../domain/match.js';
 import { renderDsn, type DsnRecipient } from './render-dsn.js';
 import { withoutOrgHeaders } from '../delivery/outgoing/org-headers.js';
 import { track } from '../observe/events.js';
-import { recordFields } from '../observe/record-fields.js';
+import { recordEvent } from '../observe/record-fields.js';
 
 /** Headers beyond this are cut from a returned header block (Postfix's bounce_size_limit idea). */
 const HEADER_READ_LIMIT_BYTES = 256 * 1024;
@@ -103,20 +103,21 @@ export class Bouncer {
       throw err;
     }
     await body.commit(dsn);
-    track({
-      ...recordFields(rec),
-      kind: 'DSN',
-      time: now,
-      recipients: recipients.map((r) => r.address),
-      reason: `DSN ${dsn.id} to ${rec.mailFrom}`,
-      detail: {
-        dsnId: id,
-        to: rec.mailFrom,
-        actions: recipients.map((r) => `${r.address}:${r.action}:${r.status}`),
-        ret: original.full ? 'FULL' : 'HDRS',
-        route: rcpt.route,
-      },
-    });
+    track(
+      recordEvent(rec, {
+        kind: 'DSN',
+        time: now,
+        recipients: recipients.map((r) => r.address),
+        reason: `DSN ${dsn.id} to ${rec.mailFrom}`,
+        detail: {
+          dsnId: id,
+          to: rec.mailFrom,
+          actions: recipients.map((r) => `${r.address}:${r.action}:${r.status}`),
+          ret: original.full ? 'FULL' : 'HDRS',
+          route: rcpt.route,
+        },
+      }),
+    );
     return dsn;
   }
 }

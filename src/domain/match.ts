@@ -18,6 +18,8 @@ const normalised = new KeyMemo<string | null>();
  * passes here at MAIL/RCPT and again at enqueue and each delivery, mostly the same few domains.
  */
 export function normaliseDomain(input: string): string | null {
+  // Too long to be a host name: refused without taking a place in the memo.
+  if (input.length > 253) return null;
   return normalised.get(input, normaliseUncached);
 }
 

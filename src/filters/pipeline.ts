@@ -149,19 +149,19 @@ export class Pipeline {
     // The budget's timer is armed when the first filter answers with a promise, for what is left
     // of the budget: a stage of filters that answer at once (header trust, on every message)
     // cannot be interrupted anyway, and so costs no timer and no promise.
-    let budget: { expired: Promise<never>; timer: NodeJS.Timeout } | null = null;
+    let timer: NodeJS.Timeout | undefined;
+    let expired: Promise<never> | null = null;
     const expiry = (): Promise<never> => {
-      if (!budget) {
-        let expire: () => void = () => undefined;
-        const expired = new Promise<never>((_, reject) => (expire = () => reject(new Error(`filters.timeout (${budgetMs} ms) spent`))));
+      if (!expired) {
+        expired = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            ac.abort(new Error('filters.timeout'));
+            reject(new Error(`filters.timeout (${budgetMs} ms) spent`));
+          }, Math.max(0, budgetMs - (performance.now() - started)));
+        });
         expired.catch(() => undefined);
-        const timer = setTimeout(() => {
-          ac.abort(new Error('filters.timeout'));
-          expire();
-        }, Math.max(0, budgetMs - (performance.now() - started)));
-        budget = { expired, timer };
       }
-      return budget.expired;
+      return expired;
     };
     const verdicts: VerdictRecord[] = [];
     let plan = start;
@@ -220,7 +220,7 @@ export class Pipeline {
       }
       return { plan, verdicts };
     } finally {
-      if (budget) clearTimeout((budget as { timer: NodeJS.Timeout }).timer);
+      clearTimeout(timer);
     }
   }
 

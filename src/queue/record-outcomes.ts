@@ -9,7 +9,7 @@ import type { DsnRecipient } from '../bounce/render-dsn.js';
 import { expiresAt, nextAttemptAt } from './backoff.js';
 import { pendingRcpts, type RcptState, type SpoolRecord } from './record.js';
 import type { TrackingEvent } from '../observe/events.js';
-import { recordFields } from '../observe/record-fields.js';
+import { recordEvent } from '../observe/record-fields.js';
 
 type Delivery = Pick<Model['delivery'], 'retry' | 'delayWarningMs'>;
 
@@ -43,27 +43,8 @@ export function applyOutcomes(rec: SpoolRecord, outcomes: readonly RcptOutcome[]
     r.lastHost = o.host;
     r.lastHostName = o.hostName ?? null;
     const { action, status, diagnostic } = o.outcome;
-    // One object literal per event, fields in one fixed order: spreading the shared fields into
-    // each event showed as this function's cost in the profile (one event per recipient and attempt).
-    const event = (kind: 'DELIVER' | 'FAIL' | 'DEFER', detail: Record<string, unknown>): QueueEvent => ({
-      kind,
-      time: now,
-      queueId: rec.id,
-      sessionId: rec.sessionId,
-      messageId: rec.messageId ?? null,
-      sender: rec.mailFrom,
-      recipients: [r.address],
-      subject: rec.subject ?? null,
-      size: rec.size,
-      clientIp: rec.client.ip || undefined,
-      inbound: rec.client.inbound,
-      outbound: o.connector,
-      rule: o.outcome.rule,
-      remoteHost: o.hostName ?? null,
-      remoteIp: o.host,
-      reply: diagnostic,
-      detail,
-    });
+    const event = (kind: 'DELIVER' | 'FAIL' | 'DEFER', detail: Record<string, unknown>): QueueEvent =>
+      recordEvent(rec, { kind, time: now, recipients: [r.address], outbound: o.connector, rule: o.outcome.rule, remoteHost: o.hostName ?? null, remoteIp: o.host, reply: diagnostic, detail });
     if (action === 'delivered') {
       r.status = 'delivered';
       r.lastError = null;
@@ -98,18 +79,19 @@ export function expire(rec: SpoolRecord, now: number, delivery: Delivery): { rec
   const events: QueueEvent[] = [];
   const record = failPending(rec, now, (r) => {
     const { status, diagnostic } = expiredDiagnostic(r.lastError, r.lastHost, r.lastHostName ?? null);
-    events.push({
-      ...recordFields(rec),
-      kind: 'EXPIRE',
-      time: now,
-      recipients: [r.address],
-      outbound: r.route.connector,
-      remoteHost: r.lastHostName ?? null,
-      remoteIp: r.lastHost,
-      reply: diagnostic,
-      reason: 'queue lifetime (delivery.retry.lifetime) reached',
-      detail: { status, error: diagnostic },
-    });
+    events.push(
+      recordEvent(rec, {
+        kind: 'EXPIRE',
+        time: now,
+        recipients: [r.address],
+        outbound: r.route.connector,
+        remoteHost: r.lastHostName ?? null,
+        remoteIp: r.lastHost,
+        reply: diagnostic,
+        reason: 'queue lifetime (delivery.retry.lifetime) reached',
+        detail: { status, error: diagnostic },
+      }),
+    );
     return formatLastError(status, diagnostic);
   });
   return { record, events };

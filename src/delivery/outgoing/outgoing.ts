@@ -65,7 +65,6 @@ class OutgoingRewrite extends Transform {
     for (const b of this.limiter.push(chunk)) this.push(b);
     done();
   }
-
 }
 
 function rewriteHead(block: Buffer, cloudServices: boolean, onHead?: (fields: readonly RawField[]) => void): Buffer {

@@ -28,7 +28,7 @@ set +e
 npm run "${NODE_MATRIX_SCRIPT:-test}" 2>&1 | tee "$scratch/test.log"
 status=${PIPESTATUS[0]}
 set -e
-# Node 20's TAP summary says "# tests N", Node 22+'s spec reporter "ℹ tests N".
+# The spec reporter's summary says "ℹ tests N" (a TAP reporter's "# tests N", if one is chosen).
 summary="$(grep -E '^(# |ℹ )(tests|pass|fail) [0-9]+' "$scratch/test.log" | sed -E 's/^(# |ℹ )//' | paste -sd, - || true)"
 echo "test-on-node: $(node --version): ${summary:-no summary} (exit $status)"
 exit "$status"

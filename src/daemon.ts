@@ -73,7 +73,7 @@ export async function startDaemon(configFile: string, log: Logger = createLogger
   await closingSource(checkServerTls(model.server.tls));
   let resolver = makeResolver(model);
   const getModel = () => model;
-  const spool = new FileSpool(model.spool.dir, log);
+  const spool = new FileSpool(model.spool.dir, log, { journal: model.spool.journal });
   // Null unless cluster.enabled; an unreachable engine does not stop the start (it degrades).
   const cluster = await closingSource(startCluster(model, log));
   const pools = new Pools(() => model.server.hostname, log, () => model.delivery.timeouts, cluster?.slots ?? null);

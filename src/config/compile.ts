@@ -187,7 +187,7 @@ function build(config: Config, source: string, sections: SectionModels): Model {
       },
       drainTimeoutMs: server.drainTimeout,
     },
-    spool: { dir: abs(config.spool.dir) },
+    spool: { dir: abs(config.spool.dir), journal: config.spool.journal },
     dns: config.dns,
     delivery: {
       mxPort: delivery.mxPort,

@@ -196,7 +196,15 @@ const outboundSchema = z
 export const configSchema = z
   .object({
     server: serverSchema.describe('SMTP listener: host name, listen addresses, TLS and limits.'),
-    spool: z.object({ dir: filePath.default('data/spool').describe('Spool directory (relative to the working directory).') }).strict().prefault({}).describe('The durable message queue.'),
+    spool: z
+      .object({
+        dir: filePath.default('data/spool').describe('Spool directory (relative to the working directory).'),
+        journal: z
+          .boolean()
+          .default(false)
+          .describe('Appends each fresh message of up to 64 KB to one log in journal/ with one fsync for every message written before it (group commit) instead of a file per message; a message keeps its entry until its first attempt ends, then it is delivered or gets a file of its own. A crash is replayed at start, also after the key is turned off. Off by default: one file per message.'),
+      })
+      .strict().prefault({}).describe('The durable message queue.'),
     dns: z.object({ servers: z.array(parsed(parseDnsServer)).default([]).describe('Resolver addresses, IP or IP:port.') }).strict().prefault({}).describe("DNS servers for MX lookups (default: the system's resolvers)."),
     delivery: deliverySchema.prefault({}).describe('Outbound delivery: retries, timeouts, concurrency.'),
     routing: z.object({ precedence: precedenceSchema }).strict().prefault({}).describe('How a recipient picks an outbound connector.'),

@@ -159,7 +159,8 @@ export interface Model extends SectionModels {
     /** SIGTERM drain: sessions in flight may finish within this, then get 421 4.3.2. */
     readonly drainTimeoutMs: number;
   };
-  readonly spool: { readonly dir: string };
+  /** `journal`: fresh small messages in one group-committed log until their first attempt ends (queue/spool-journal.ts). */
+  readonly spool: { readonly dir: string; readonly journal: boolean };
   readonly dns: { readonly servers: readonly string[] };
   readonly delivery: {
     readonly mxPort: number;

@@ -11,8 +11,9 @@ import path from 'node:path';
 import type { SpoolRecord } from './record.js';
 import { areaFolder, isQueueId, readMessageRecord, scanSpool } from './scan.js';
 import type { MessageWriter, ScanStats, Spool, SpoolArea } from './spool.js';
-import { encodeTrailer, msgName, recordJson, stateName, TMP_EXT } from './spool-format.js';
-import { closeFd, DirSyncer, fsyncFd, ignoreMissing, openFd, rename, settledAll, unlinkFile, writeAll, writeSynced, type SpoolPaths } from './spool-io.js';
+import { decodeTrailer, encodeTrailer, msgName, recordJson, stateName, TMP_EXT } from './spool-format.js';
+import { closeFd, DirSyncer, fsyncFd, ignoreMissing, moveAside, openFd, readingSpool, rename, settledAll, unlinkFile, writeAll, writeSynced, type SpoolPaths } from './spool-io.js';
+import { JOURNAL_DIR, readSegment, removeSegment, segmentNames, SpoolJournal } from './spool-journal.js';
 import { SpoolLock } from './spool-lock.js';
 import { migrateQuarantine, migrateV1 } from './spool-migrate.js';
 import { recoverQueue } from './spool-recover.js';
@@ -109,6 +110,66 @@ class FileMessageWriter implements MessageWriter {
   }
 }
 
+/**
+ * spool.journal: the body is kept in memory while it is small enough for the journal, and a
+ * commit to the queue appends it there (spool-journal.ts). A body that grows past that, or a commit
+ * to another area (the quarantine), goes on as a message file of its own.
+ */
+class JournalMessageWriter implements MessageWriter {
+  private chunks: Buffer[] = [];
+  private file: FileMessageWriter | null = null;
+  bytes = 0;
+  constructor(
+    private readonly spool: FileSpool,
+    private readonly journal: SpoolJournal,
+    readonly id: string,
+  ) {}
+
+  async write(chunk: Buffer): Promise<void> {
+    this.bytes += chunk.length;
+    if (this.file) return this.file.write(chunk);
+    this.chunks.push(chunk);
+    if (!this.spool.cache.accepts(this.bytes)) await this.toFile();
+  }
+
+  reader(headers = ''): Readable {
+    if (this.file) return this.file.reader(headers);
+    return Readable.from(headers ? [Buffer.from(headers, 'latin1'), ...this.chunks] : [...this.chunks]);
+  }
+
+  async commit(record: SpoolRecord, area: 'queue' | 'quarantine' = 'queue'): Promise<void> {
+    if (!this.file && area === 'queue') {
+      if (record.id !== this.id || record.size !== this.bytes) {
+        throw new SluiceError('E_SPOOL_WRITE', `spool write failed: record ${record.id} (size ${record.size}) does not describe message ${this.id} (${this.bytes} bytes written)`);
+      }
+      const trailer = encodeTrailer(record, this.bytes);
+      try {
+        await this.journal.append(this.id, [...this.chunks, trailer], this.bytes + trailer.length);
+      } catch (err) {
+        throw new SluiceError('E_SPOOL_WRITE', `spool write failed: ${(err as Error).message}`, { cause: err });
+      }
+      this.spool.cache.put(this.id, this.chunks, this.bytes);
+      this.chunks = [];
+      return;
+    }
+    if (!this.file) await this.toFile();
+    return this.file!.commit(record, area);
+  }
+
+  async abort(): Promise<void> {
+    this.chunks = [];
+    await this.file?.abort();
+  }
+
+  private async toFile(): Promise<void> {
+    const file = await this.spool.createFile(this.id);
+    const written = this.chunks;
+    this.chunks = [];
+    this.file = file;
+    for (const c of written) await file.write(c);
+  }
+}
+
 export class FileSpool implements Spool {
   readonly queueDir: string;
   readonly failedDir: string;
@@ -126,12 +187,17 @@ export class FileSpool implements Spool {
   private stated: Set<string> | null = null;
   /** Bodies of fresh messages for their first attempt (body-cache.ts); the disk copy is the truth. */
   readonly cache = new BodyCache();
+  private readonly journalDir: string;
+  /** spool.journal: fresh small messages in journal/ until their first attempt ends (spool-journal.ts). */
+  private readonly journal: SpoolJournal | null;
+  /** Journaled messages being given a file of their own: a second change waits for the first. */
+  private readonly leaving = new Map<string, Promise<void>>();
 
   /** `owner` names this process in the lock file ("sluice daemon", "sluice queue hold"). */
   constructor(
     readonly dir: string,
     private readonly log: Logger,
-    opts: { owner?: string } = {},
+    opts: { owner?: string; journal?: boolean } = {},
   ) {
     this.queueDir = path.join(dir, 'queue');
     this.failedDir = path.join(dir, 'failed');
@@ -140,6 +206,8 @@ export class FileSpool implements Spool {
     this.paths = { root: dir, queueDir: this.queueDir, failedDir: this.failedDir, corruptDir: this.corruptDir };
     this.syncers = { queue: new DirSyncer(this.queueDir), failed: new DirSyncer(this.failedDir), quarantine: new DirSyncer(this.heldDir) };
     this.lock = new SpoolLock(dir, opts.owner ?? 'sluice daemon');
+    this.journalDir = path.join(dir, JOURNAL_DIR);
+    this.journal = opts.journal ? new SpoolJournal(this.journalDir) : null;
   }
 
   async open(): Promise<void> {
@@ -149,6 +217,8 @@ export class FileSpool implements Spool {
     );
     try {
       for (const d of [this.queueDir, this.failedDir, this.corruptDir, this.heldDir]) await fs.mkdir(d, { recursive: true });
+      await this.replayJournal();
+      if (this.journal) await fs.mkdir(this.journalDir, { recursive: true });
       await migrateQuarantine(this.paths, this.log);
       for (const area of ['queue', 'failed'] as const) await migrateV1(this.paths, area, () => this.syncArea(area), this.log);
     } catch (err) {
@@ -158,6 +228,7 @@ export class FileSpool implements Spool {
   }
 
   async close(): Promise<void> {
+    await this.journal?.close();
     for (const d of Object.values(this.syncers)) await d.close();
     await this.lock.release();
   }
@@ -177,6 +248,11 @@ export class FileSpool implements Spool {
   private idCounter = 0;
 
   async create(id: string): Promise<MessageWriter> {
+    return this.journal ? new JournalMessageWriter(this, this.journal, id) : this.createFile(id);
+  }
+
+  /** A writer to a message file of its own (queue/<id>.msg.tmp until commit). */
+  async createFile(id: string): Promise<FileMessageWriter> {
     const tmp = this.msgPath(id) + TMP_EXT;
     const fd = await openFd(tmp, 'w', 0o640);
     return new FileMessageWriter(this, id, fd, tmp);
@@ -189,6 +265,7 @@ export class FileSpool implements Spool {
       // One chunk, headers included: one socket write at the smart host instead of two.
       return new WholeBody(record.headers ? Buffer.concat([Buffer.from(record.headers, 'latin1'), kept]) : kept);
     }
+    if (this.journaled(record.id, area)) return this.fromJournal(record, true);
     const file = this.msgPath(record.id, area);
     // Only the body range: the trailer (record and footer) after it is never part of the message.
     const ranges = keptRanges(record.size, record.omit);
@@ -205,12 +282,15 @@ export class FileSpool implements Spool {
   }
 
   received(record: SpoolRecord, area?: SpoolArea): Readable {
+    if (this.journaled(record.id, area)) return this.fromJournal(record, false);
     return record.size > 0 ? createReadStream(this.msgPath(record.id, area), { start: 0, end: record.size - 1 }) : Readable.from([]);
   }
 
   async readHead(record: SpoolRecord, maxBytes: number, area?: SpoolArea): Promise<Buffer> {
     const head = Buffer.from(record.headers ?? '', 'latin1');
     if (head.length >= maxBytes) return head.subarray(0, maxBytes);
+    const logged = this.journaled(record.id, area) ? await this.journal!.read(record.id) : null;
+    if (logged) return Buffer.concat([head, keptBytes(logged.subarray(0, record.size), record.omit)]).subarray(0, maxBytes);
     const fh = await fs.open(this.msgPath(record.id, area), 'r');
     try {
       // Omitted ranges are in the header block: read that much more, then leave them out.
@@ -226,6 +306,11 @@ export class FileSpool implements Spool {
 
   async readRecord(id: string, area: SpoolArea = 'queue'): Promise<SpoolRecord | null> {
     if (!isQueueId(id)) return null;
+    const logged = this.journaled(id, area) ? await this.journal!.read(id) : null;
+    if (logged) {
+      const read = decodeTrailer(id, logged, logged.length, (pos, len) => logged.subarray(pos, pos + len));
+      return read.ok ? read.record : null;
+    }
     const found = readMessageRecord(this.areaDir(area), id);
     // A state file whose message is gone (a removal cut short) is not a message.
     if (!found?.record || !existsSync(this.msgPath(id, area))) return null;
@@ -239,6 +324,7 @@ export class FileSpool implements Spool {
   /** Durably replaces the record's state: <id>.state, written as .tmp, fsynced and renamed. */
   async update(record: SpoolRecord): Promise<void> {
     // After an attempt the message waits: it keeps its index entry, not its body.
+    await this.leaveJournal(record.id);
     this.cache.drop(record.id);
     const area: SpoolArea = record.quarantine ? 'quarantine' : record.status === 'failed' ? 'failed' : 'queue';
     await this.writeState(record, area);
@@ -248,6 +334,8 @@ export class FileSpool implements Spool {
   /** Delivered or deleted. The message file goes first: a crash in between leaves only a state file, which recovery clears. */
   async remove(id: string): Promise<void> {
     this.cache.drop(id);
+    await this.leaving.get(id)?.catch(() => undefined);
+    if (this.journal?.has(id)) return this.journal.forget(id);
     await unlinkFile(this.msgPath(id)).catch(ignoreMissing);
     if (this.stated?.has(id) !== false) await unlinkFile(this.statePath(id)).catch(ignoreMissing);
     this.stated?.delete(id);
@@ -295,6 +383,7 @@ export class FileSpool implements Spool {
    * finishes a move a crash cut short (spool-recover.ts).
    */
   async moveToFailed(record: SpoolRecord): Promise<void> {
+    await this.leaveJournal(record.id);
     this.cache.drop(record.id);
     const previous = record.status;
     record.status = 'failed';
@@ -314,6 +403,77 @@ export class FileSpool implements Spool {
   recover(): AsyncGenerator<SpoolRecord> {
     const sync = { queue: () => this.syncArea('queue'), failed: () => this.syncArea('failed'), quarantine: () => this.syncArea('quarantine') };
     return recoverQueue(this.paths, sync, this.log, (states) => (this.stated = states));
+  }
+
+  private journaled(id: string, area?: SpoolArea): boolean {
+    return (area === undefined || area === 'queue') && this.journal !== null && this.journal.has(id);
+  }
+
+  /** body() (`asDelivered`: our headers in front, omitted ranges left out) or received() of a journaled message. */
+  private fromJournal(record: SpoolRecord, asDelivered: boolean): Readable {
+    const journal = this.journal!;
+    const self = this;
+    return Readable.from(
+      (async function* (): AsyncGenerator<Buffer> {
+        const bytes = await journal.read(record.id);
+        if (!bytes) {
+          // Forgotten meanwhile: it has a file of its own now (or is gone, and reading says so).
+          yield* (asDelivered ? self.body(record) : self.received(record)) as AsyncIterable<Buffer>;
+          return;
+        }
+        const body = bytes.subarray(0, record.size);
+        if (asDelivered && record.headers) yield Buffer.from(record.headers, 'latin1');
+        yield asDelivered ? keptBytes(body, record.omit) : body;
+      })(),
+    );
+  }
+
+  /**
+   * A journaled message whose record changes gets a message file of its own first, written as
+   * commit writes one (tmp, fsync, rename, directory fsync); then its entry is forgotten.
+   */
+  private leaveJournal(id: string): Promise<void> {
+    const busy = this.leaving.get(id);
+    if (busy) return busy;
+    if (!this.journal?.has(id)) return Promise.resolve();
+    const journal = this.journal;
+    const done = (async () => {
+      const bytes = await journal.read(id);
+      if (!bytes) return;
+      await this.writeMessageFile(id, bytes);
+      journal.forget(id);
+    })().finally(() => this.leaving.delete(id));
+    this.leaving.set(id, done);
+    return done;
+  }
+
+  private async writeMessageFile(id: string, bytes: Buffer): Promise<void> {
+    const final = this.msgPath(id);
+    await writeSynced(final + TMP_EXT, bytes);
+    await fs.rename(final + TMP_EXT, final);
+    await this.syncArea('queue');
+  }
+
+  /**
+   * What a crash left in journal/: every entry without a tombstone becomes a message file in
+   * queue/ (unless it has one already), then the segments go. A segment damaged before its end is
+   * kept in corrupt/ (what follows the damage was never acknowledged; the copy is for the admin).
+   */
+  private async replayJournal(): Promise<void> {
+    if (!existsSync(this.journalDir)) return;
+    for (const name of segmentNames(this.journalDir)) {
+      const file = path.join(this.journalDir, name);
+      const seg = readingSpool(file, () => readSegment(this.journalDir, name));
+      let restored = 0;
+      for (const [id, bytes] of seg.live) {
+        if (existsSync(this.msgPath(id)) || existsSync(this.msgPath(id, 'failed'))) continue;
+        await this.writeMessageFile(id, bytes);
+        restored++;
+      }
+      if (seg.damage) await moveAside(this.paths, this.journalDir, name, `journal segment damaged at byte ${seg.end}: ${seg.damage}`, this.log);
+      else await removeSegment(this.journalDir, name);
+      this.log.info({ stage: 'spool', segment: name, restored }, 'replayed a journal segment');
+    }
   }
 
   /** Path of a message file; for queue/ internals and tests, never for other modules. */

@@ -2,11 +2,13 @@
 // nodemailer pools) while smart hosts answer 421/451/450 at random, and the daemon is SIGKILLed
 // 3–5 times at random moments and restarted. Every message the sender saw 250 for must reach a
 // smart host at least once; duplicates are counted and reported, unacknowledged ones may arrive.
+// The battery runs twice: with a file per message, and with spool.journal (fresh messages in one
+// group-committed log, replayed at each restart).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeCertSet, type CertSet } from '../helpers/certs.js';
 import { startSmartHost, type SmartHost } from '../helpers/smart-host.js';
-import { startSluice, type SluiceProcess, type LogLine } from '../helpers/sluice.js';
+import { startSluice, testConfig, type SluiceProcess, type LogLine } from '../helpers/sluice.js';
 import { deliveredCounts, runLoad, type Ledger } from '../helpers/load.js';
 
 const MESSAGES = 2_000;
@@ -25,12 +27,16 @@ let steady: SmartHost;
 let partner: SmartHost;
 let sluice: SluiceProcess | undefined;
 const allLogs: LogLine[][] = [];
+let journal = false;
 
 const chance = (p: number) => Math.random() < p;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 before(async () => {
   certs = await makeCertSet();
+});
+
+async function startHosts(): Promise<void> {
   // On-prem connector: the first smart host refuses 15 % of connections (421, so the next host
   // is tried) and defers 10 % of messages at DATA (451, retried later); the second is steady.
   flaky = await startSmartHost({
@@ -41,31 +47,39 @@ before(async () => {
   steady = await startSmartHost({ delayMs: 3 });
   // Partner connector: one host that defers 10 % of recipients with 450.
   partner = await startSmartHost({ onRcpt: () => (chance(0.1) ? '450 4.2.1 Mailbox busy, try later' : null), delayMs: 3 });
-});
+}
 
-after(async () => {
+async function stopAll(): Promise<void> {
   await sluice?.kill();
+  sluice = undefined;
   await Promise.all([flaky?.close(), steady?.close(), partner?.close()]);
-});
+  allLogs.length = 0;
+}
+
+after(stopAll);
 
 async function startDaemon(): Promise<SluiceProcess> {
+  const patch = {
+    acceptedDomains: [
+      { domain: 'contoso.com', type: 'Authoritative' },
+      { domain: 'fabrikam.com', type: 'Authoritative' },
+    ],
+    delivery: { mxPort: 25, retry: { initial: '1s', max: '2s', lifetime: '1h' } },
+    outboundConnectors: [
+      { name: 'To fabrikam', connectorType: 'Partner', recipientDomains: ['fabrikam.com'], smartHosts: [`127.0.0.1:${partner.port}`] },
+      {
+        name: 'To on-prem',
+        connectorType: 'OnPremises',
+        allAcceptedDomains: true,
+        smartHosts: [`127.0.0.1:${flaky.port}`, `127.0.0.1:${steady.port}`],
+      },
+    ],
+  };
   const p = await startSluice({
     certs,
-    patch: {
-      acceptedDomains: [
-        { domain: 'contoso.com', type: 'Authoritative' },
-        { domain: 'fabrikam.com', type: 'Authoritative' },
-      ],
-      delivery: { mxPort: 25, retry: { initial: '1s', max: '2s', lifetime: '1h' } },
-      outboundConnectors: [
-        { name: 'To fabrikam', connectorType: 'Partner', recipientDomains: ['fabrikam.com'], smartHosts: [`127.0.0.1:${partner.port}`] },
-        {
-          name: 'To on-prem',
-          connectorType: 'OnPremises',
-          allAcceptedDomains: true,
-          smartHosts: [`127.0.0.1:${flaky.port}`, `127.0.0.1:${steady.port}`],
-        },
-      ],
+    config: (port, dir) => {
+      const c = testConfig({ port, dir, certs, patch });
+      return { ...c, spool: { ...(c['spool'] as object), journal } };
     },
   });
   allLogs.push(p.logs);
@@ -96,7 +110,8 @@ async function drain(ledger: Ledger): Promise<Map<number, number>> {
   }
 }
 
-test('every message acknowledged under load survives 3–5 SIGKILLs and reaches a smart host (duplicates counted)', { timeout: 120_000 }, async () => {
+async function battery(): Promise<void> {
+  await startHosts();
   sluice = await startDaemon();
   let sending = true;
   const started = Date.now();
@@ -138,19 +153,33 @@ test('every message acknowledged under load survives 3–5 SIGKILLs and reaches 
     lost: lost.length,
     kills,
     recoveredPerRestart: recovered.slice(1),
+    ...(journal ? { journalRestoredPerRestart: logs.filter((l) => l.msg === 'replayed a journal segment').map((l) => Number(l.restored)) } : {}),
     movedToCorrupt: corrupt.length,
     movedToCorruptByKind: movedAside,
     refusedAtSmartHosts: flaky.rejected.length + steady.rejected.length + partner.rejected.length,
     sendSeconds: Number((sentMs / 1000).toFixed(1)),
     totalSeconds: Number(((Date.now() - started) / 1000).toFixed(1)),
   };
-  console.log(`crash-load figures: ${JSON.stringify(figures)}`);
-  console.log(`crash-load not-acknowledged reasons: ${JSON.stringify(Object.fromEntries(ledger.reasons))}`);
+  console.log(`crash-load figures${journal ? ' (spool.journal)' : ''}: ${JSON.stringify(figures)}`);
+  console.log(`crash-load not-acknowledged reasons${journal ? ' (spool.journal)' : ''}: ${JSON.stringify(Object.fromEntries(ledger.reasons))}`);
 
   assert.ok(kills >= KILLS_MIN, `killed ${kills} times`);
   assert.ok(ledger.acked.size >= MESSAGES / 2, `at least half the load acknowledged (${ledger.acked.size})`);
   assert.deepEqual(lost, [], `acknowledged but never delivered: ${lost.slice(0, 20).join(', ')}`);
+  if (journal) assert.ok(figures.journalRestoredPerRestart!.some((n) => n > 0), 'some acknowledged mail was still in the journal at a SIGKILL and came back from it');
   for (const s of delivered) assert.ok(ledger.acked.has(s) || ledger.unacked.has(s), `delivered ${s} was sent`);
   assert.ok(sluice.proc.exitCode === null, 'the last daemon is still running');
   assert.equal(await sluice.stop(), 0, 'SIGTERM after the load stops cleanly');
+  sluice = undefined;
+  await stopAll();
+}
+
+test('every message acknowledged under load survives 3–5 SIGKILLs and reaches a smart host (duplicates counted)', { timeout: 120_000 }, async () => {
+  journal = false;
+  await battery();
+});
+
+test('spool.journal: every message acknowledged under load survives 3–5 SIGKILLs and reaches a smart host (duplicates counted)', { timeout: 120_000 }, async () => {
+  journal = true;
+  await battery();
 });

@@ -120,7 +120,9 @@ function variantTargets(rows: Figures[]): string[] {
     .filter((f) => f.system === 'variant')
     .map((v) => {
       const r = median(v.msgsPerS) / median(rows.find((f) => f.caseId === v.caseId && f.system === 'sluice')?.msgsPerS ?? []);
-      return `- variant ÷ sluice, ${v.caseId}: ${fmt(r, 3)}× (${fmt((1 - r) * 100, 1)} % fewer msg/s; the trace store's budget in issue 11 is ≤ 5 %)`;
+      const change = r <= 1 ? `${fmt((1 - r) * 100, 1)} % fewer msg/s; the trace store's budget in issue 11 is ≤ 5 %` : `${fmt((r - 1) * 100, 1)} % more msg/s`;
+      const vsPostfix = median(v.msgsPerS) / median(rows.find((f) => f.caseId === v.caseId && f.system === 'postfix')?.msgsPerS ?? []);
+      return `- variant ÷ sluice, ${v.caseId}: ${fmt(r, 3)}× (${change})${Number.isFinite(vsPostfix) ? `; variant ÷ Postfix ${fmt(vsPostfix, 2)}×` : ''}`;
     });
 }
 

@@ -228,7 +228,12 @@ export class FileSpool implements Spool {
   }
 
   async close(): Promise<void> {
-    await this.journal?.close();
+    if (this.journal) {
+      // A clean stop leaves a plain spool: what is still in its first attempt gets its file, so the
+      // queue tools see it without a daemon (a crash leaves it to the replay at the next open).
+      for (const id of this.journal.ids()) await this.leaveJournal(id).catch(() => undefined);
+      await this.journal.close();
+    }
     for (const d of Object.values(this.syncers)) await d.close();
     await this.lock.release();
   }

@@ -127,6 +127,11 @@ export class SpoolJournal {
     return this.where.has(id);
   }
 
+  /** The journaled messages not yet forgotten. */
+  ids(): string[] {
+    return [...this.where.keys()];
+  }
+
   /** Resolves once the entry is on disk: the caller may answer 250 after this. */
   append(id: string, parts: Buffer[], messageBytes: number): Promise<void> {
     if (this.closed) return Promise.reject(new Error('the spool journal is closed'));

@@ -225,3 +225,17 @@ for (const r of journalRows) {
     }
   });
 }
+
+test('journal: a clean stop gives each message still in the journal its file; the next open replays nothing twice', async () => {
+  const spool = await openJournaled();
+  const recs = [await commit(spool, BODY_A), await commit(spool, BODY_B)];
+  await spool.close();
+  assert.deepEqual(await queueNames(spool.dir), recs.map((r) => `${r.id}.msg`).sort());
+  const again = await openJournaled(spool.dir);
+  try {
+    assert.deepEqual((await recovered(again)).map((r) => r.id).sort(), recs.map((r) => r.id).sort());
+    assert.deepEqual(await again.readRecord(recs[1]!.id), { ...recs[1]!, v: 2 });
+  } finally {
+    await again.close();
+  }
+});

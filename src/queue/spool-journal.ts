@@ -2,7 +2,7 @@
 // in journal/ instead of getting a file of its own, and one fsync makes every append written before
 // it durable (group commit). A message file costs an open, a rename, two fsyncs, a close and an
 // unlink, each a round on libuv's thread pool and a metadata change on disk; on the bench machine
-// that was ≈ 0.35 ms of CPU per message, a fifth of Sluice's (bench/RESULTS.md, session 7).
+// that was about a third of Sluice's CPU per message (bench/RESULTS.md, session 7).
 // A journaled message is forgotten by a tombstone appended without an fsync when its first attempt
 // ends: delivered, or turned into a message file of its own (deferred, failed, updated), so the
 // journal only ever holds mail in its first seconds. Opening the spool replays what a crash left:

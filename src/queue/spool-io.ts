@@ -51,11 +51,11 @@ export const rename = (from: string, to: string): Promise<void> => new Promise((
 export const unlinkFile = (file: string): Promise<void> => new Promise((res, rej) => unlinkCb(file, settle(res, rej)));
 export { closeCb as closeFd };
 
-/** Writes all of `data` at the current position (a regular file takes it in one call unless the disk is full). */
-export async function writeAll(fd: number, data: Buffer): Promise<void> {
+/** Writes all of `data` at `position`, or at the current one (a regular file takes it in one call unless the disk is full). */
+export async function writeAll(fd: number, data: Buffer, position?: number): Promise<void> {
   let at = 0;
   while (at < data.length) {
-    at += await new Promise<number>((res, rej) => writeCb(fd, data, at, data.length - at, null, settle(res, rej)));
+    at += await new Promise<number>((res, rej) => writeCb(fd, data, at, data.length - at, position === undefined ? null : position + at, settle(res, rej)));
   }
 }
 

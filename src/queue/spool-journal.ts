@@ -15,11 +15,11 @@
 //
 // Batches are written one at a time, each followed by its fsync before the next is written, so
 // everything after the first damaged entry of a segment was never acknowledged.
-import { closeSync, constants as FS, promises as fs, readFileSync, write as writeCb, read as readCb } from 'node:fs';
+import { closeSync, constants as FS, promises as fs, readFileSync, read as readCb } from 'node:fs';
 import path from 'node:path';
 import { decodeTrailer } from './spool-format.js';
 import { isQueueId } from './scan.js';
-import { closeFd, fsyncFd, ignoreMissing, listNames, openFd, unlinkFile } from './spool-io.js';
+import { closeFd, DirSyncer, fsyncFd, ignoreMissing, listNames, openFd, unlinkFile, writeAll } from './spool-io.js';
 
 export const JOURNAL_DIR = 'journal';
 const SEGMENT_EXT = '.log';
@@ -121,7 +121,11 @@ export class SpoolJournal {
   private seq = 0;
   private closed = false;
 
-  constructor(readonly dir: string) {}
+  private readonly dirSync: DirSyncer;
+
+  constructor(readonly dir: string) {
+    this.dirSync = new DirSyncer(dir);
+  }
 
   has(id: string): boolean {
     return this.where.has(id);
@@ -184,6 +188,7 @@ export class SpoolJournal {
     for (const s of this.segments.values()) closeSync(s.fd);
     this.segments.clear();
     this.segment = null;
+    await this.dirSync.close();
   }
 
   private kick(): void {
@@ -202,7 +207,7 @@ export class SpoolJournal {
       const data = Buffer.concat(tombs);
       const at = seg.size;
       seg.size += data.length;
-      await writeAt(seg.fd, data, at).catch(() => undefined);
+      await writeAll(seg.fd, data, at).catch(() => undefined);
       seg.live -= tombs.length;
     }
     if (!batch.waiters.length) return this.collect();
@@ -210,7 +215,7 @@ export class SpoolJournal {
       const seg = await this.segmentFor();
       const at = seg.size;
       seg.size += batch.bytes;
-      await writeAt(seg.fd, batch.parts.length === 1 ? batch.parts[0]! : Buffer.concat(batch.parts, batch.bytes), at);
+      await writeAll(seg.fd, batch.parts.length === 1 ? batch.parts[0]! : Buffer.concat(batch.parts, batch.bytes), at);
       await fsyncFd(seg.fd);
       for (const e of batch.entries) {
         this.where.set(e.id, { seg, offset: at + e.offset, bytes: e.bytes });
@@ -220,7 +225,7 @@ export class SpoolJournal {
     } catch (err) {
       // Nothing of this batch is acknowledged; a later batch goes to a fresh segment, since this
       // one may now hold a damaged stretch that replay would stop at.
-      this.retire(this.segment);
+      this.segment = null;
       for (const w of batch.waiters) w.reject(err);
     }
     this.collect();
@@ -229,12 +234,12 @@ export class SpoolJournal {
   /** The segment to append to: a new one when there is none or the current one is full. */
   private async segmentFor(): Promise<Segment> {
     if (this.segment && this.segment.size < SEGMENT_MAX_BYTES) return this.segment;
-    this.retire(this.segment);
+    this.segment = null;
     const name = `${Date.now().toString(16).padStart(12, '0')}-${(this.seq++).toString(16).padStart(4, '0')}${SEGMENT_EXT}`;
     const fd = await openFd(path.join(this.dir, name), FS.O_RDWR | FS.O_CREAT | FS.O_EXCL, 0o640);
     try {
       // The new name must be durable before the first entry in it is acknowledged.
-      await syncDir(this.dir);
+      await this.dirSync.sync();
     } catch (err) {
       closeFd(fd, () => undefined);
       throw err;
@@ -243,10 +248,6 @@ export class SpoolJournal {
     this.segments.set(name, seg);
     this.segment = seg;
     return seg;
-  }
-
-  private retire(seg: Segment | null): void {
-    if (seg && seg === this.segment) this.segment = null;
   }
 
   /** Unlinks the segments that take no more appends and whose every message was forgotten. */
@@ -258,22 +259,6 @@ export class SpoolJournal {
       // No directory fsync: a segment that comes back after a crash holds only tombstoned entries.
       void unlinkFile(path.join(this.dir, s.name)).catch(() => undefined);
     }
-  }
-}
-
-async function writeAt(fd: number, data: Buffer, at: number): Promise<void> {
-  let done = 0;
-  while (done < data.length) {
-    done += await new Promise<number>((res, rej) => writeCb(fd, data, done, data.length - done, at + done, (e, n) => (e ? rej(e) : res(n))));
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fd = await openFd(dir, FS.O_RDONLY);
-  try {
-    await fsyncFd(fd);
-  } finally {
-    closeFd(fd, () => undefined);
   }
 }
 

@@ -201,8 +201,8 @@ export const configSchema = z
         dir: filePath.default('data/spool').describe('Spool directory (relative to the working directory).'),
         journal: z
           .boolean()
-          .default(false)
-          .describe('Appends each fresh message of up to 64 KB to one log in journal/ with one fsync for every message written before it (group commit) instead of a file per message; a message keeps its entry until its first attempt ends, then it is delivered or gets a file of its own. A crash is replayed at start, also after the key is turned off. Off by default: one file per message.'),
+          .default(true)
+          .describe('Appends each fresh message of up to 64 KB to one log in journal/ with one fsync for every message written before it (group commit) instead of a file per message; a message keeps its entry until its first attempt ends, then it is delivered or gets a file of its own. A crash is replayed at start, also after the key is turned off. On by default; false: one file per message from the start.'),
       })
       .strict().prefault({}).describe('The durable message queue.'),
     dns: z.object({ servers: z.array(parsed(parseDnsServer)).default([]).describe('Resolver addresses, IP or IP:port.') }).strict().prefault({}).describe("DNS servers for MX lookups (default: the system's resolvers)."),

@@ -15,6 +15,7 @@ import { areaFolder, isQueueId, readMessageRecord, scanSpool } from './scan.js';
 import type { MessageWriter, ScanStats, Spool, SpoolArea } from './spool.js';
 import { decodeTrailer, msgName, recordJson, stateName, TMP_EXT } from './spool-format.js';
 import { DirSyncer, ignoreMissing, moveAside, openFd, readingSpool, unlinkFile, writeSynced, type SpoolPaths } from './spool-io.js';
+import { journaledRecord, journalSnapshot } from './journal-snapshot.js';
 import { JOURNAL_DIR, readSegment, removeSegment, segmentNames, SpoolJournal } from './spool-journal.js';
 import { SpoolLock } from './spool-lock.js';
 import { migrateQuarantine, migrateV1 } from './spool-migrate.js';
@@ -47,6 +48,8 @@ export class FileSpool implements Spool {
   private readonly journal: SpoolJournal | null;
   /** Journaled messages being given a file of their own: a second change waits for the first. */
   private readonly leaving = new Map<string, Promise<void>>();
+  /** Opened (lock held): its own journal is the truth. Not opened, a reader also looks in the running daemon's journal/. */
+  private opened = false;
 
   /** `owner` names this process in the lock file ("sluice daemon", "sluice queue hold"). */
   constructor(
@@ -76,6 +79,7 @@ export class FileSpool implements Spool {
       if (this.journal) await fs.mkdir(this.journalDir, { recursive: true });
       await migrateQuarantine(this.paths, this.log);
       for (const area of ['queue', 'failed'] as const) await migrateV1(this.paths, area, () => this.syncArea(area), this.log);
+      this.opened = true;
     } catch (err) {
       await this.lock.release();
       throw err;
@@ -90,6 +94,7 @@ export class FileSpool implements Spool {
       await this.journal.close();
     }
     for (const d of Object.values(this.syncers)) await d.close();
+    this.opened = false;
     await this.lock.release();
   }
 
@@ -125,7 +130,7 @@ export class FileSpool implements Spool {
       // One chunk, headers included: one socket write at the smart host instead of two.
       return new WholeBody(record.headers ? Buffer.concat([Buffer.from(record.headers, 'latin1'), kept]) : kept);
     }
-    if (this.journaled(record.id, area)) return this.fromJournal(record, true);
+    if (this.journaled(record.id, area) || this.inDaemonJournal(record.id, area)) return this.fromJournal(record, true);
     const file = this.msgPath(record.id, area);
     // Only the body range: the trailer (record and footer) after it is never part of the message.
     const ranges = keptRanges(record.size, record.omit);
@@ -142,14 +147,14 @@ export class FileSpool implements Spool {
   }
 
   received(record: SpoolRecord, area?: SpoolArea): Readable {
-    if (this.journaled(record.id, area)) return this.fromJournal(record, false);
+    if (this.journaled(record.id, area) || this.inDaemonJournal(record.id, area)) return this.fromJournal(record, false);
     return record.size > 0 ? createReadStream(this.msgPath(record.id, area), { start: 0, end: record.size - 1 }) : Readable.from([]);
   }
 
   async readHead(record: SpoolRecord, maxBytes: number, area?: SpoolArea): Promise<Buffer> {
     const head = Buffer.from(record.headers ?? '', 'latin1');
     if (head.length >= maxBytes) return head.subarray(0, maxBytes);
-    const logged = this.journaled(record.id, area) ? await this.journal!.read(record.id) : null;
+    const logged = await this.journalBytes(record.id, area);
     if (logged) return Buffer.concat([head, keptBytes(logged.subarray(0, record.size), record.omit)]).subarray(0, maxBytes);
     const fh = await fs.open(this.msgPath(record.id, area), 'r');
     try {
@@ -166,15 +171,11 @@ export class FileSpool implements Spool {
 
   async readRecord(id: string, area: SpoolArea = 'queue'): Promise<SpoolRecord | null> {
     if (!isQueueId(id)) return null;
-    const logged = this.journaled(id, area) ? await this.journal!.read(id) : null;
-    if (logged) {
-      const read = decodeTrailer(id, logged, logged.length, (pos, len) => logged.subarray(pos, pos + len));
-      return read.ok ? read.record : null;
-    }
+    const logged = await this.journalBytes(id, area);
     const found = readMessageRecord(this.areaDir(area), id);
     // A state file whose message is gone (a removal cut short) is not a message.
-    if (!found?.record || !existsSync(this.msgPath(id, area))) return null;
-    return found.record;
+    if (found?.record && existsSync(this.msgPath(id, area))) return found.record;
+    return logged ? journaledRecord(id, logged) : null;
   }
 
   list(area: SpoolArea, stats?: ScanStats): AsyncIterable<SpoolRecord> {
@@ -269,13 +270,25 @@ export class FileSpool implements Spool {
     return (area === undefined || area === 'queue') && this.journal !== null && this.journal.has(id);
   }
 
+  /** A reader without the lock, for a message without a file: is it in the running daemon's journal? */
+  private inDaemonJournal(id: string, area?: SpoolArea): boolean {
+    return !this.opened && (area === undefined || area === 'queue') && !existsSync(this.msgPath(id)) && journalSnapshot(this.dir).has(id);
+  }
+
+  /** The message file's bytes of a journaled message: from our own journal, or lock-free from the daemon's (read before queue/). */
+  private async journalBytes(id: string, area?: SpoolArea): Promise<Buffer | null> {
+    if (this.journaled(id, area)) return this.journal!.read(id);
+    if (this.opened || (area !== undefined && area !== 'queue')) return null;
+    return journalSnapshot(this.dir).get(id) ?? null;
+  }
+
   /** body() (`asDelivered`: our headers in front, omitted ranges left out) or received() of a journaled message. */
   private fromJournal(record: SpoolRecord, asDelivered: boolean): Readable {
-    const journal = this.journal!;
+    const journal = this.journaled(record.id) ? this.journal : null;
     const self = this;
     return Readable.from(
       (async function* (): AsyncGenerator<Buffer> {
-        const bytes = await journal.read(record.id);
+        const bytes = journal ? await journal.read(record.id) : journalSnapshot(self.dir).get(record.id);
         if (!bytes) {
           // Forgotten meanwhile: it has a file of its own now (or is gone, and reading says so).
           yield* (asDelivered ? self.body(record) : self.received(record)) as AsyncIterable<Buffer>;

@@ -4,7 +4,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pendingRcpts, type SpoolRecord } from './record.js';
-import { checkRecord, classifyEntry, msgName, readStateSync, readTrailerSync, stateName, STATE_EXT, V1_RECORD_EXT } from './spool-format.js';
+import { journaledRecord, journalSnapshot } from './journal-snapshot.js';
+import { checkRecord, classifyEntry, isQueueId, msgName, readStateSync, readTrailerSync, stateName, STATE_EXT, V1_RECORD_EXT } from './spool-format.js';
 
 /** What an admin sees: active (new or due), deferred (tried, waiting to retry), hold, failed. */
 export type QueueStatus = 'active' | 'deferred' | 'hold' | 'failed';
@@ -12,15 +13,10 @@ export const QUEUE_STATUSES: readonly QueueStatus[] = ['active', 'deferred', 'ho
 
 import type { ScanStats, SpoolArea } from './spool.js';
 export type { ScanStats, SpoolArea } from './spool.js';
-
-const ID_PATTERN = /^[A-Za-z0-9]+$/;
+export { isQueueId };
 
 /** The folder of a spool area: the quarantine lives in held/ (quarantine/ is the pre-issue-8 corrupt folder). */
 export const areaFolder = (area: SpoolArea): string => (area === 'quarantine' ? 'held' : area);
-
-export function isQueueId(id: string): boolean {
-  return ID_PATTERN.test(id);
-}
 
 export function queueStatus(rec: SpoolRecord, area: SpoolArea, now: number): QueueStatus {
   if (area === 'failed' || rec.status === 'failed') return 'failed';
@@ -68,9 +64,20 @@ export function readMessageRecord(dir: string, id: string, hasState?: boolean): 
  * order (as mailq). The names are read first, so which messages have a state file is known
  * without a system call each (a state written after that shows the message as it was before). A
  * message that vanishes before its file is read was delivered or moved meanwhile and is skipped
- * silently. Files of a not yet migrated v1 spool (<id>.json) are read as well.
+ * silently. Files of a not yet migrated v1 spool (<id>.json) are read as well, and the queue
+ * area includes the messages a running daemon holds in its journal (journal-snapshot.ts), last.
  */
 export async function* scanSpool(spoolDir: string, area: SpoolArea, stats: ScanStats = { unreadable: 0 }): AsyncGenerator<SpoolRecord> {
+  const journaled = area === 'queue' ? journalSnapshot(spoolDir) : new Map<string, Buffer>();
+  yield* scanArea(spoolDir, area, stats, journaled);
+  for (const [id, bytes] of journaled) {
+    const rec = journaledRecord(id, bytes);
+    if (rec) yield rec;
+  }
+}
+
+/** One area's files; an id seen here leaves `journaled` (its file is the newer copy). */
+async function* scanArea(spoolDir: string, area: SpoolArea, stats: ScanStats, journaled: Map<string, Buffer>): AsyncGenerator<SpoolRecord> {
   const dirPath = path.join(spoolDir, areaFolder(area));
   let names: string[];
   try {
@@ -86,6 +93,7 @@ export async function* scanSpool(spoolDir: string, area: SpoolArea, stats: ScanS
   for (const name of names) {
     const { kind, id } = classifyEntry(name);
     if (kind === 'msg') {
+      journaled.delete(id);
       const found = readMessageRecord(dirPath, id, states.has(id));
       if (!found) continue;
       if (found.damaged) stats.unreadable++;
@@ -107,13 +115,16 @@ function readV1(file: string, id: string): SpoolRecord | null | undefined {
   }
 }
 
-/** One message by id, from the queue or from failed/; null when neither holds it. */
+/** One message by id, from the queue (a running daemon's journal included) or from failed/; null when neither holds it. */
 export async function findRecord(spoolDir: string, id: string): Promise<{ record: SpoolRecord; area: SpoolArea } | null> {
   if (!isQueueId(id)) return null;
+  const logged = journalSnapshot(spoolDir).get(id);
   for (const area of ['queue', 'failed'] as const) {
     const dir = path.join(spoolDir, area);
     const record = readMessageRecord(dir, id)?.record ?? readV1(path.join(dir, id + V1_RECORD_EXT), id);
     if (record) return { record, area };
+    const fromJournal = area === 'queue' && logged ? journaledRecord(id, logged) : null;
+    if (fromJournal) return { record: fromJournal, area };
   }
   return null;
 }

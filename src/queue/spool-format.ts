@@ -10,6 +10,13 @@ import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs'
 import { crc32 } from 'node:zlib';
 import { parseRecord, RECORD_VERSION, type SpoolRecord } from './record.js';
 
+const ID_PATTERN = /^[A-Za-z0-9]+$/;
+
+/** A queue id names spool files: letters and digits only. */
+export function isQueueId(id: string): boolean {
+  return ID_PATTERN.test(id);
+}
+
 export const MSG_EXT = '.msg';
 export const STATE_EXT = '.state';
 export const TMP_EXT = '.tmp';

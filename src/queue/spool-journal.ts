@@ -17,14 +17,19 @@
 // everything after the first damaged entry of a segment was never acknowledged.
 import { closeSync, constants as FS, promises as fs, readFileSync, read as readCb } from 'node:fs';
 import path from 'node:path';
-import { decodeTrailer } from './spool-format.js';
-import { isQueueId } from './scan.js';
+import { decodeTrailer, isQueueId } from './spool-format.js';
 import { closeFd, DirSyncer, fsyncFd, ignoreMissing, listNames, openFd, unlinkFile, writeAll } from './spool-io.js';
 
 export const JOURNAL_DIR = 'journal';
 const SEGMENT_EXT = '.log';
 /** A segment takes no appends past this; it is unlinked once each of its messages is forgotten. */
 export const SEGMENT_MAX_BYTES = 16 * 1024 * 1024;
+/**
+ * The segment being appended to is closed and unlinked once it has held nothing for this long:
+ * an idle daemon keeps no file open for writing in the spool (a remount read-only would be
+ * refused), and a busy one opens at most one segment a second for it.
+ */
+export const SEGMENT_IDLE_MS = 1000;
 const ENTRY_MAGIC = Buffer.from('SJE1', 'latin1');
 const TOMB_MAGIC = Buffer.from('SJT1', 'latin1');
 
@@ -120,6 +125,8 @@ export class SpoolJournal {
   private writing: Promise<void> | null = null;
   private seq = 0;
   private closed = false;
+  private lastWriteAt = 0;
+  private idleTimer: NodeJS.Timeout | null = null;
 
   private readonly dirSync: DirSyncer;
 
@@ -184,6 +191,7 @@ export class SpoolJournal {
   /** Waits for what is being written, then closes every segment (their files stay for the next open). */
   async close(): Promise<void> {
     this.closed = true;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
     while (this.writing) await this.writing.catch(() => undefined);
     for (const s of this.segments.values()) closeSync(s.fd);
     this.segments.clear();
@@ -213,6 +221,7 @@ export class SpoolJournal {
     if (!batch.waiters.length) return this.collect();
     try {
       const seg = await this.segmentFor();
+      this.lastWriteAt = Date.now();
       const at = seg.size;
       seg.size += batch.bytes;
       await writeAll(seg.fd, batch.parts.length === 1 ? batch.parts[0]! : Buffer.concat(batch.parts, batch.bytes), at);
@@ -254,11 +263,34 @@ export class SpoolJournal {
   private collect(): void {
     for (const s of this.segments.values()) {
       if (s === this.segment || s.live > 0 || s.readers > 0 || this.closed) continue;
-      this.segments.delete(s.name);
-      closeFd(s.fd, () => undefined);
-      // No directory fsync: a segment that comes back after a crash holds only tombstoned entries.
-      void unlinkFile(path.join(this.dir, s.name)).catch(() => undefined);
+      this.drop(s);
     }
+    if (this.segment?.live === 0 && !this.idleTimer && !this.closed) {
+      this.idleTimer = setTimeout(() => this.retireIdle(), SEGMENT_IDLE_MS);
+      this.idleTimer.unref();
+    }
+  }
+
+  /** The current segment, empty and unwritten for SEGMENT_IDLE_MS, goes; the next append starts a new one. */
+  private retireIdle(): void {
+    this.idleTimer = null;
+    const seg = this.segment;
+    if (!seg || seg.live > 0 || this.closed) return;
+    const quiet = Date.now() - this.lastWriteAt;
+    if (this.writing || seg.readers > 0 || quiet < SEGMENT_IDLE_MS) {
+      this.idleTimer = setTimeout(() => this.retireIdle(), Math.max(SEGMENT_IDLE_MS - quiet, 10));
+      this.idleTimer.unref();
+      return;
+    }
+    this.segment = null;
+    this.drop(seg);
+  }
+
+  private drop(s: Segment): void {
+    this.segments.delete(s.name);
+    closeFd(s.fd, () => undefined);
+    // No directory fsync: a segment that comes back after a crash holds only tombstoned entries.
+    void unlinkFile(path.join(this.dir, s.name)).catch(() => undefined);
   }
 }
 

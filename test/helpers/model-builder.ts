@@ -112,7 +112,7 @@ export function buildModel(spec: ModelSpec = {}): Model {
       },
       drainTimeoutMs: 30_000,
     },
-    spool: { dir: 'data/spool', journal: false },
+    spool: { dir: 'data/spool', journal: true },
     dns: { servers: [] },
     delivery: { mxPort: 25, softBounce: false, delayWarningMs: null, retry: { initialMs: 300_000, maxMs: 3_600_000, lifetimeMs: 86_400_000 },
       timeouts: DELIVERY_TIMEOUT_DEFAULTS,

@@ -183,6 +183,26 @@ describe('with the daemon running', () => {
     assert.match((await queue('list')).stdout, /^-- 0 messages/m);
     assert.deepEqual(subjectsAt(hub).sort(), ['alpha', 'bravo', 'charlie']);
   });
+  test('queue list and show see a message in its first attempt, which only the journal holds', async () => {
+    hub.setBehaviour({ delayMs: 3_000, onData: () => '451 4.3.0 slow disk, try again later' });
+    try {
+      const info = await send({ port: sluice.port, from: SENDER, to: ['john@contoso.com'], raw: message({ from: SENDER, to: 'john@contoso.com', subject: 'foxtrot' }) });
+      const id = /queued as ([0-9A-F]+)/.exec(info.response)![1]!;
+      assert.equal(existsSync(path.join(sluice.dir, 'spool', 'queue', `${id}.msg`)), false, 'no file of its own yet');
+      const listedAt = Date.now();
+      const listed = (await queue('list', '--json')).stdout.trim().split('\n').map((l) => JSON.parse(l) as { id: string; status: string });
+      const shown = await queue('show', id);
+      const attempt = await sluice.waitForLog((l) => l.msg === 'delivery deferred' && l.queueId === id);
+      assert.ok(listedAt < Date.parse(String(attempt.time)), 'listed while the first attempt was in flight');
+      assert.deepEqual(listed.filter((e) => e.id === id).map((e) => e.status), ['active']);
+      assert.equal(shown.code, 0, shown.stderr);
+      assert.match(shown.stdout, /^  Subject: foxtrot$/m, "the header block, read from the journal");
+      assert.equal((await queue('delete', id)).code, 0);
+    } finally {
+      hub.setBehaviour({ delayMs: 0, onData: () => null });
+    }
+  });
+
   test('a hold sent while a delivery is in flight waits for it, and the record keeps that attempt', async () => {
     hub.setBehaviour({ delayMs: 3_000, onData: () => '451 4.3.0 slow disk, try again later' });
     try {

@@ -210,8 +210,8 @@ const CONFIG_BASE = `server:
   tls: { cert: certs/server.crt, key: certs/server.key, clientCa: [certs/ca.crt] }
 `;
 const journalRows: { name: string; yaml: string; journal: boolean | null; error?: RegExp }[] = [
-  { name: 'off by default', yaml: '', journal: false },
-  { name: 'spool.journal: true turns it on', yaml: 'spool: { journal: true }', journal: true },
+  { name: 'on by default', yaml: '', journal: true },
+  { name: 'spool.journal: false turns it off', yaml: 'spool: { journal: false }', journal: false },
   { name: 'a value that is not true or false names the key and its line', yaml: 'spool:\n  journal: sometimes', journal: null, error: /^test\.yaml:6:3: spool\.journal: .*boolean/ },
 ];
 for (const r of journalRows) {

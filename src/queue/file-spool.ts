@@ -13,7 +13,7 @@ import path from 'node:path';
 import type { SpoolRecord } from './record.js';
 import { areaFolder, isQueueId, readMessageRecord, scanSpool } from './scan.js';
 import type { MessageWriter, ScanStats, Spool, SpoolArea } from './spool.js';
-import { decodeTrailer, msgName, recordJson, stateName, TMP_EXT } from './spool-format.js';
+import { msgName, recordJson, stateName, TMP_EXT } from './spool-format.js';
 import { DirSyncer, ignoreMissing, moveAside, openFd, readingSpool, unlinkFile, writeSynced, type SpoolPaths } from './spool-io.js';
 import { journaledRecord, journalSnapshot } from './journal-snapshot.js';
 import { JOURNAL_DIR, readSegment, removeSegment, segmentNames, SpoolJournal } from './spool-journal.js';
@@ -130,7 +130,9 @@ export class FileSpool implements Spool {
       // One chunk, headers included: one socket write at the smart host instead of two.
       return new WholeBody(record.headers ? Buffer.concat([Buffer.from(record.headers, 'latin1'), kept]) : kept);
     }
-    if (this.journaled(record.id, area) || this.inDaemonJournal(record.id, area)) return this.fromJournal(record, true);
+    if (this.journaled(record.id, area)) return this.fromJournal(record, true);
+    const logged = this.inDaemonJournal(record.id, area);
+    if (logged) return this.fromJournal(record, true, logged);
     const file = this.msgPath(record.id, area);
     // Only the body range: the trailer (record and footer) after it is never part of the message.
     const ranges = keptRanges(record.size, record.omit);
@@ -147,7 +149,9 @@ export class FileSpool implements Spool {
   }
 
   received(record: SpoolRecord, area?: SpoolArea): Readable {
-    if (this.journaled(record.id, area) || this.inDaemonJournal(record.id, area)) return this.fromJournal(record, false);
+    if (this.journaled(record.id, area)) return this.fromJournal(record, false);
+    const logged = this.inDaemonJournal(record.id, area);
+    if (logged) return this.fromJournal(record, false, logged);
     return record.size > 0 ? createReadStream(this.msgPath(record.id, area), { start: 0, end: record.size - 1 }) : Readable.from([]);
   }
 
@@ -171,7 +175,9 @@ export class FileSpool implements Spool {
 
   async readRecord(id: string, area: SpoolArea = 'queue'): Promise<SpoolRecord | null> {
     if (!isQueueId(id)) return null;
+    // The lock holder's own journal needs no look at queue/: a journaled message has no state yet.
     const logged = await this.journalBytes(id, area);
+    if (logged && this.journaled(id, area)) return journaledRecord(id, logged);
     const found = readMessageRecord(this.areaDir(area), id);
     // A state file whose message is gone (a removal cut short) is not a message.
     if (found?.record && existsSync(this.msgPath(id, area))) return found.record;
@@ -270,9 +276,10 @@ export class FileSpool implements Spool {
     return (area === undefined || area === 'queue') && this.journal !== null && this.journal.has(id);
   }
 
-  /** A reader without the lock, for a message without a file: is it in the running daemon's journal? */
-  private inDaemonJournal(id: string, area?: SpoolArea): boolean {
-    return !this.opened && (area === undefined || area === 'queue') && !existsSync(this.msgPath(id)) && journalSnapshot(this.dir).has(id);
+  /** A reader without the lock, for a message without a file: its bytes in the running daemon's journal, if there. */
+  private inDaemonJournal(id: string, area?: SpoolArea): Buffer | null {
+    if (this.opened || (area !== undefined && area !== 'queue') || existsSync(this.msgPath(id))) return null;
+    return journalSnapshot(this.dir).get(id) ?? null;
   }
 
   /** The message file's bytes of a journaled message: from our own journal, or lock-free from the daemon's (read before queue/). */
@@ -282,13 +289,13 @@ export class FileSpool implements Spool {
     return journalSnapshot(this.dir).get(id) ?? null;
   }
 
-  /** body() (`asDelivered`: our headers in front, omitted ranges left out) or received() of a journaled message. */
-  private fromJournal(record: SpoolRecord, asDelivered: boolean): Readable {
-    const journal = this.journaled(record.id) ? this.journal : null;
+  /** body() (`asDelivered`: our headers in front, omitted ranges left out) or received() of a journaled message; `snapshot`: read lock-free from the daemon's. */
+  private fromJournal(record: SpoolRecord, asDelivered: boolean, snapshot?: Buffer): Readable {
+    const journal = this.journal!;
     const self = this;
     return Readable.from(
       (async function* (): AsyncGenerator<Buffer> {
-        const bytes = journal ? await journal.read(record.id) : journalSnapshot(self.dir).get(record.id);
+        const bytes = snapshot ?? (await journal.read(record.id));
         if (!bytes) {
           // Forgotten meanwhile: it has a file of its own now (or is gone, and reading says so).
           yield* (asDelivered ? self.body(record) : self.received(record)) as AsyncIterable<Buffer>;
